@@ -1,0 +1,61 @@
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::Envelope;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    #[error("broker refused the event: {0}")]
+    Rejected(String),
+}
+
+/// Publishes events. `publish` returns only once the broker has taken responsibility for
+/// the event (a publisher confirm), so a caller may then mark it as sent.
+#[async_trait::async_trait]
+pub trait EventBus: Send + Sync {
+    async fn publish(&self, envelope: &Envelope) -> Result<(), BusError>;
+    /// For `/ready`: can events be published right now?
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// The embedded bus of the one-command run: a broadcast channel inside the process.
+#[derive(Clone)]
+pub struct InProcessBus {
+    sender: Arc<broadcast::Sender<Envelope>>,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+impl InProcessBus {
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity);
+        Self {
+            sender: Arc::new(sender),
+        }
+    }
+
+    /// Every event published after this call.
+    pub fn subscribe(&self) -> broadcast::Receiver<Envelope> {
+        self.sender.subscribe()
+    }
+}
+
+#[async_trait::async_trait]
+impl EventBus for InProcessBus {
+    async fn publish(&self, envelope: &Envelope) -> Result<(), BusError> {
+        // No subscriber yet is not an error: like a topic exchange with no bound queue.
+        let _ = self.sender.send(envelope.clone());
+        Ok(())
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}

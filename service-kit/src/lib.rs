@@ -1,0 +1,14 @@
+//! What every service of the platform needs, and nothing else: configuration, telemetry,
+//! JWT verification, the GraphQL conventions, the event contracts and bus, and the outbox.
+
+pub mod config;
+pub mod events;
+pub mod graphql;
+pub mod http;
+pub mod jwt;
+pub mod outbox;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use tokio_util::sync::CancellationToken;

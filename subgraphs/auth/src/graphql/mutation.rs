@@ -1,0 +1,62 @@
+use async_graphql::{Context, ID, Object, Result};
+use service_kit::graphql::identity;
+
+use super::{AuthPayload, LoginInput, RegisterInput, parse_id, service};
+use crate::service::NewAccount;
+
+/// Creating accounts and sessions.
+pub struct Mutation;
+
+#[Object]
+impl Mutation {
+    /// Creates an account and signs it in.
+    async fn register(&self, ctx: &Context<'_>, input: RegisterInput) -> Result<AuthPayload> {
+        let service = service(ctx)?;
+        let session = service
+            .register(NewAccount {
+                email: input.email,
+                password: input.password,
+                first_name: input.first_name,
+                last_name: input.last_name,
+            })
+            .await?;
+        Ok(session.into())
+    }
+
+    /// Signs in with email and password.
+    async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
+        let service = service(ctx)?;
+        Ok(service.login(&input.email, &input.password).await?.into())
+    }
+
+    /// Trades a refresh token for a new access token and the next refresh token. Each
+    /// refresh token works once; presenting a used one ends the whole session.
+    async fn refresh(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token of the last AuthPayload.")] refresh_token: String,
+    ) -> Result<AuthPayload> {
+        let service = service(ctx)?;
+        Ok(service.refresh(&refresh_token).await?.into())
+    }
+
+    /// Ends the session the refresh token belongs to. False when the token is unknown.
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "A refresh token of the session to end.")] refresh_token: String,
+    ) -> Result<bool> {
+        Ok(service(ctx)?.logout(&refresh_token).await?)
+    }
+
+    /// Deletes an account: your own, or anyone's if you are an ADMIN.
+    async fn delete_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the user to delete.")] id: ID,
+    ) -> Result<bool> {
+        let caller = identity(ctx)?;
+        let id = parse_id(&id)?;
+        Ok(service(ctx)?.delete_user(caller, id).await?)
+    }
+}

@@ -1,0 +1,176 @@
+//! Building and running the auth service: `Application::build` binds the port (0 picks a
+//! free one, which is how tests spawn the real app) and `run_until_stopped` serves it.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    http::header,
+    response::IntoResponse,
+    routing::{get, post},
+};
+use sea_orm::DatabaseConnection;
+use service_kit::{
+    CancellationToken,
+    events::EventBus,
+    http::{GraphqlState, graphql_handler, serve, with_standard_layers},
+    outbox::{OutboxRelay, RelaySettings},
+    telemetry::{ReadinessCheck, Shutdown, ops_routes},
+};
+use tokio::net::TcpListener;
+
+use crate::{
+    config::AuthConfig,
+    graphql::{AuthSchema, schema_builder},
+    passwords::PasswordHasher,
+    service::AuthService,
+    storage::{self, SeaOrmOutbox},
+    tokens::{SigningKeys, TokenIssuer},
+};
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    relay: OutboxRelay,
+    service: Arc<AuthService>,
+}
+
+impl Application {
+    /// Connects to the database (migrating it if configured), loads the signing key and
+    /// binds the listener. Events go to `bus` through the outbox.
+    pub async fn build(config: AuthConfig, bus: Arc<dyn EventBus>) -> anyhow::Result<Self> {
+        let Components {
+            db,
+            issuer,
+            relay,
+            service,
+        } = Components::build(&config, bus.clone()).await?;
+        let schema: AuthSchema = schema_builder().data(service.clone()).finish();
+        let router = routes(schema, &issuer, db, bus);
+        let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            relay,
+            service,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> Arc<AuthService> {
+        self.service.clone()
+    }
+
+    /// Serves until `shutdown`, then finishes in-flight requests and stops the relay.
+    /// Events not yet published stay in the outbox for the next start.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(stop.clone()));
+        let served = serve(self.listener, self.router, shutdown).await;
+        stop.cancel();
+        let _ = relay.await;
+        served.map_err(Into::into)
+    }
+}
+
+/// The service and its outbox relay, without a listener (also for the CLI commands).
+pub struct Components {
+    pub db: DatabaseConnection,
+    pub issuer: TokenIssuer,
+    pub relay: OutboxRelay,
+    pub service: Arc<AuthService>,
+}
+
+impl Components {
+    pub async fn build(config: &AuthConfig, bus: Arc<dyn EventBus>) -> anyhow::Result<Self> {
+        let db = storage::connect(&config.database_url, config.database_max_connections).await?;
+        if config.run_migrations {
+            storage::migrate(&db).await?;
+        }
+        let keys = SigningKeys::load(&config.signing_key)?;
+        let issuer = TokenIssuer::new(
+            keys,
+            config.issuer.clone(),
+            config.audience.clone(),
+            config.access_token_ttl,
+        );
+        let relay = OutboxRelay::new(
+            "auth",
+            Arc::new(SeaOrmOutbox::new(db.clone())),
+            bus,
+            RelaySettings::default(),
+        );
+        let service = Arc::new(AuthService::new(
+            db.clone(),
+            PasswordHasher::new(config.argon2)?,
+            issuer.clone(),
+            config.refresh_token_ttl,
+            relay.waker(),
+        ));
+        Ok(Self {
+            db,
+            issuer,
+            relay,
+            service,
+        })
+    }
+}
+
+fn routes(
+    schema: AuthSchema,
+    issuer: &TokenIssuer,
+    db: DatabaseConnection,
+    bus: Arc<dyn EventBus>,
+) -> Router {
+    let state = GraphqlState {
+        schema,
+        verifier: issuer.verifier(),
+    };
+    let jwks = issuer.keys().jwks().clone();
+    let checks: Vec<Arc<dyn ReadinessCheck>> =
+        vec![Arc::new(DatabaseCheck(db)), Arc::new(BrokerCheck(bus))];
+    let app = Router::new()
+        .route("/graphql", post(graphql_handler))
+        .with_state(state)
+        .route(
+            "/.well-known/jwks.json",
+            get(move || {
+                let jwks = jwks.clone();
+                async move {
+                    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(jwks)).into_response()
+                }
+            }),
+        )
+        .merge(ops_routes(checks));
+    with_standard_layers(app, 1024 * 1024, Duration::from_secs(30))
+}
+
+struct DatabaseCheck(DatabaseConnection);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for DatabaseCheck {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await.map_err(|_| "unreachable".to_owned())
+    }
+}
+
+struct BrokerCheck(Arc<dyn EventBus>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for BrokerCheck {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.check().await
+    }
+}
