@@ -33,6 +33,22 @@ pub struct RelaySettings {
     pub max_backoff: Duration,
 }
 
+impl RelaySettings {
+    /// `OUTBOX_POLL_INTERVAL_MS` (default 1000) and `OUTBOX_MAX_BACKOFF_MS` (default 30000).
+    pub fn from_env(env: &crate::config::Env) -> Result<Self, crate::config::ConfigError> {
+        let defaults = Self::default();
+        let ms = |key: &str, default: Duration| -> Result<Duration, crate::config::ConfigError> {
+            let value: u64 = env.ranged_or(key, default.as_millis() as u64, 10..=3_600_000)?;
+            Ok(Duration::from_millis(value))
+        };
+        Ok(Self {
+            poll_interval: ms("OUTBOX_POLL_INTERVAL_MS", defaults.poll_interval)?,
+            max_backoff: ms("OUTBOX_MAX_BACKOFF_MS", defaults.max_backoff)?,
+            ..defaults
+        })
+    }
+}
+
 impl Default for RelaySettings {
     fn default() -> Self {
         Self {

@@ -43,6 +43,8 @@ impl TcpProxy {
                     continue;
                 }
                 let mut cut_rx = cut_rx.clone();
+                // Only cuts after this connection opened concern it.
+                cut_rx.borrow_and_update();
                 tokio::spawn(async move {
                     let Ok(mut outbound) = TcpStream::connect(upstream).await else {
                         return;
@@ -69,5 +71,45 @@ impl TcpProxy {
 
     pub fn enable(&self) {
         self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The real servers tests use. Each can be overridden by an environment variable; the
+/// defaults are the servers `scripts/services.sh` starts on the development and CI machines.
+pub mod servers {
+    fn var(name: &str, default: &str) -> String {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.to_owned())
+    }
+
+    /// A PostgreSQL URL with rights to create databases (tests create their own).
+    pub fn postgres_admin_url() -> String {
+        var(
+            "TEST_DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+    }
+
+    pub fn redis_url() -> String {
+        var("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+    }
+
+    pub fn amqp_url() -> String {
+        var("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f")
+    }
+
+    /// The MongoDB-wire server (SecantusDB on these machines).
+    pub fn mongodb_url() -> String {
+        var(
+            "TEST_MONGODB_URL",
+            "mongodb://127.0.0.1:27017/?directConnection=true",
+        )
+    }
+
+    /// The Python that has the test tools (`aiosmtpd`, `SecantusDB`) installed.
+    pub fn python() -> String {
+        var("TEST_PYTHON", "python3")
     }
 }

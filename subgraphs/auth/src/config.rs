@@ -5,6 +5,7 @@ use std::{path::PathBuf, time::Duration};
 use service_kit::{
     config::{CommonConfig, ConfigError, Env},
     jwt::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    outbox::RelaySettings,
     telemetry::LogConfig,
 };
 
@@ -52,6 +53,7 @@ pub struct AuthConfig {
     pub refresh_token_ttl: Duration,
     pub signing_key: SigningKeySource,
     pub argon2: Argon2Params,
+    pub relay: RelaySettings,
 }
 
 pub const DEFAULT_PORT: u16 = 4001;
@@ -100,6 +102,7 @@ impl AuthConfig {
                 iterations: env.ranged_or("ARGON2_ITERATIONS", defaults.iterations, 1..=100)?,
                 parallelism: env.ranged_or("ARGON2_PARALLELISM", defaults.parallelism, 1..=64)?,
             },
+            relay: RelaySettings::from_env(env)?,
             common,
         })
     }

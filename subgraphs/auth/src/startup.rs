@@ -14,7 +14,7 @@ use service_kit::{
     CancellationToken,
     events::EventBus,
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
-    outbox::{OutboxRelay, RelaySettings},
+    outbox::OutboxRelay,
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
 };
 use tokio::net::TcpListener;
@@ -104,7 +104,7 @@ impl Components {
             "auth",
             Arc::new(SeaOrmOutbox::new(db.clone())),
             bus,
-            RelaySettings::default(),
+            config.relay.clone(),
         );
         let service = Arc::new(AuthService::new(
             db.clone(),

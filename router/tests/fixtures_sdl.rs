@@ -1,0 +1,25 @@
+//! The checked-in fixture SDLs must be what the fixture subgraphs serve, or the composed
+//! supergraphs the other tests use would describe different subgraphs. Run with
+//! `UPDATE_FIXTURES=1` to rewrite them, then `node compose.mjs` in tests/fixtures.
+
+mod common;
+
+#[test]
+fn shop_subgraph_sdls_are_up_to_date() {
+    let dir = common::fixtures_dir().join("shop");
+    let update = std::env::var("UPDATE_FIXTURES").is_ok_and(|v| v == "1");
+    for (name, sdl) in common::shop::sdls() {
+        let path = dir.join(format!("{name}.graphql"));
+        if update {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &sdl).unwrap();
+        }
+        let stored = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(
+            stored,
+            sdl,
+            "{} is stale; run with UPDATE_FIXTURES=1",
+            path.display()
+        );
+    }
+}
