@@ -2,11 +2,13 @@
 //! carries them (RabbitMQ in production, in-process for the one-command run).
 
 mod bus;
+pub mod consumer;
 mod contracts;
 mod envelope;
 pub mod rabbitmq;
 
 pub use bus::{BusError, EventBus, InProcessBus};
+pub use consumer::{EventHandler, EventSource, HandleError, WorkQueue};
 pub use contracts::*;
 pub use envelope::{Envelope, Event};
 
