@@ -4,9 +4,9 @@ use service_kit::graphql::identity;
 use super::{AuthPayload, LoginInput, RegisterInput, parse_id, service};
 use crate::service::NewAccount;
 
-/// Creating accounts and sessions.
 pub struct Mutation;
 
+/// Creating accounts and sessions.
 #[Object]
 impl Mutation {
     /// Creates an account and signs it in.

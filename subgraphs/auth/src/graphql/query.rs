@@ -1,18 +1,15 @@
-use async_graphql::{
-    Context, ID, Object, Result,
-    connection::{Connection, Edge},
-};
+use async_graphql::{Context, ID, Object, Result, connection::PageInfo};
 use service_kit::graphql::{ApiError, identity};
 
-use super::{TokenInfo, User, parse_id, service};
+use super::{TokenInfo, User, UserConnection, UserEdge, parse_id, service};
 use crate::service::encode_cursor;
 
 const DEFAULT_PAGE: i32 = 20;
 const MAX_PAGE: i32 = 100;
 
-/// Reading accounts.
 pub struct Query;
 
+/// Reading accounts.
 #[Object]
 impl Query {
     /// The signed-in user.
@@ -39,7 +36,7 @@ impl Query {
         #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
         #[graphql(desc = "Return users after this cursor (an `endCursor` of a previous page).")]
         after: Option<String>,
-    ) -> Result<Connection<String, User>> {
+    ) -> Result<UserConnection> {
         let caller = identity(ctx)?;
         let first = first.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&first) {
@@ -50,13 +47,23 @@ impl Query {
         let page = service(ctx)?
             .users(caller, first as u64, after.as_deref())
             .await?;
-        let mut connection = Connection::new(after.is_some(), page.has_next_page);
-        connection.edges.extend(
-            page.users
-                .into_iter()
-                .map(|user| Edge::new(encode_cursor(&user), User::from(user))),
-        );
-        Ok(connection)
+        let edges: Vec<UserEdge> = page
+            .users
+            .into_iter()
+            .map(|user| UserEdge {
+                cursor: encode_cursor(&user),
+                node: user.into(),
+            })
+            .collect();
+        Ok(UserConnection {
+            page_info: PageInfo {
+                has_previous_page: after.is_some(),
+                has_next_page: page.has_next_page,
+                start_cursor: edges.first().map(|e| e.cursor.clone()),
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+        })
     }
 
     /// The verified claims of the caller's access token.

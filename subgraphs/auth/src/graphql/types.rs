@@ -1,4 +1,4 @@
-use async_graphql::{ID, InputObject, SimpleObject};
+use async_graphql::{ID, InputObject, SimpleObject, connection::PageInfo};
 use chrono::{DateTime, TimeZone, Utc};
 use service_kit::{graphql::Identity, jwt::Role};
 
@@ -122,4 +122,22 @@ pub struct LoginInput {
     pub email: String,
     /// The account's password.
     pub password: String,
+}
+
+/// One page of users, oldest account first.
+#[derive(SimpleObject)]
+pub struct UserConnection {
+    /// The users of this page with their cursors.
+    pub edges: Vec<UserEdge>,
+    /// Whether there are more pages, and the cursors to get them.
+    pub page_info: PageInfo,
+}
+
+/// A user in a page, with the cursor that points at it.
+#[derive(SimpleObject)]
+pub struct UserEdge {
+    /// Pass as `after` to get the users after this one.
+    pub cursor: String,
+    /// The user.
+    pub node: User,
 }
