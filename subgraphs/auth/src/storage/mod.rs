@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 
 pub use outbox::{SeaOrmOutbox, enqueue};
 
@@ -20,19 +20,22 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database
     {
         service_kit::telemetry::ensure_parent_dir(std::path::Path::new(path))?;
     }
+    let sqlite = url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(url);
     options
-        .max_connections(max_connections)
+        // SQLite allows one writer; a single connection serialises writes instead of
+        // failing them with "database is locked" when a read transaction upgrades.
+        .max_connections(if sqlite { 1 } else { max_connections })
         .min_connections(1)
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+        });
     let db = Database::connect(options).await?;
-    if url.starts_with("sqlite:") {
-        // WAL lets readers and the single writer work at once; wait rather than fail on lock.
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;")
-            .await?;
-    }
     Ok(db)
 }
 
