@@ -13,6 +13,8 @@ export TEST_PYTHON
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Checked-in SDLs and supergraph match the code, compose, and break nothing undeclared.
+scripts/schema.sh --check
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast --profile ci
