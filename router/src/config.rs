@@ -365,8 +365,11 @@ impl RouterConfig {
         // supergraph knows the subgraph names (see `Supergraph::load`).
 
         let t = &mut self.traffic;
-        t.subgraph_timeout_ms =
-            env.ranged_or("ROUTER_SUBGRAPH_TIMEOUT_MS", t.subgraph_timeout_ms, 1..=3_600_000)?;
+        t.subgraph_timeout_ms = env.ranged_or(
+            "ROUTER_SUBGRAPH_TIMEOUT_MS",
+            t.subgraph_timeout_ms,
+            1..=3_600_000,
+        )?;
         let cb = &mut t.circuit_breaker;
         cb.enabled = env.bool_or("ROUTER_CIRCUIT_BREAKER", cb.enabled)?;
         cb.failure_threshold =
@@ -374,10 +377,12 @@ impl RouterConfig {
         cb.open_ms = env.ranged_or("ROUTER_CIRCUIT_OPEN_MS", cb.open_ms, 1..=3_600_000)?;
 
         let l = &mut self.limits;
-        l.max_body_bytes = env.ranged_or("ROUTER_MAX_BODY_BYTES", l.max_body_bytes, 64..=1 << 30)?;
+        l.max_body_bytes =
+            env.ranged_or("ROUTER_MAX_BODY_BYTES", l.max_body_bytes, 64..=1 << 30)?;
         l.max_depth = env.ranged_or("ROUTER_MAX_DEPTH", l.max_depth, 1..=1000)?;
         l.max_aliases = env.ranged_or("ROUTER_MAX_ALIASES", l.max_aliases, 0..=100_000)?;
-        l.max_root_fields = env.ranged_or("ROUTER_MAX_ROOT_FIELDS", l.max_root_fields, 1..=100_000)?;
+        l.max_root_fields =
+            env.ranged_or("ROUTER_MAX_ROOT_FIELDS", l.max_root_fields, 1..=100_000)?;
         l.max_tokens = env.ranged_or("ROUTER_MAX_TOKENS", l.max_tokens, 10..=10_000_000)?;
         l.operation_timeout_ms = env.ranged_or(
             "ROUTER_OPERATION_TIMEOUT_MS",
@@ -391,8 +396,11 @@ impl RouterConfig {
         )?;
         l.introspection = env.bool_or("ROUTER_INTROSPECTION", l.introspection)?;
 
-        self.plan_cache.capacity =
-            env.ranged_or("ROUTER_PLAN_CACHE_SIZE", self.plan_cache.capacity, 1..=1_000_000)?;
+        self.plan_cache.capacity = env.ranged_or(
+            "ROUTER_PLAN_CACHE_SIZE",
+            self.plan_cache.capacity,
+            1..=1_000_000,
+        )?;
 
         self.apply_jwt_env(env)?;
         self.apply_rate_limit_env(env)?;
@@ -400,14 +408,18 @@ impl RouterConfig {
         if let Some(origins) = env.get("ROUTER_CORS_ORIGINS") {
             self.cors.allow_origins = split_list(&origins);
         }
-        self.cors.allow_any_origin = env.bool_or("ROUTER_CORS_ALLOW_ANY", self.cors.allow_any_origin)?;
+        self.cors.allow_any_origin =
+            env.bool_or("ROUTER_CORS_ALLOW_ANY", self.cors.allow_any_origin)?;
 
         let s = &mut self.subscriptions;
         s.keepalive_secs = env.ranged_or("ROUTER_WS_KEEPALIVE_SECS", s.keepalive_secs, 1..=3600)?;
         s.init_timeout_secs =
             env.ranged_or("ROUTER_WS_INIT_TIMEOUT_SECS", s.init_timeout_secs, 1..=3600)?;
-        s.max_per_connection =
-            env.ranged_or("ROUTER_WS_MAX_PER_CONNECTION", s.max_per_connection, 1..=100_000)?;
+        s.max_per_connection = env.ranged_or(
+            "ROUTER_WS_MAX_PER_CONNECTION",
+            s.max_per_connection,
+            1..=100_000,
+        )?;
         s.max_per_user = env.ranged_or("ROUTER_WS_MAX_PER_USER", s.max_per_user, 1..=1_000_000)?;
         Ok(())
     }
@@ -428,8 +440,11 @@ impl RouterConfig {
         if let Some(file) = file {
             jwt.jwks_file = Some(file.into());
         }
-        jwt.refresh_interval_secs =
-            env.ranged_or("ROUTER_JWKS_REFRESH_SECS", jwt.refresh_interval_secs, 1..=86_400)?;
+        jwt.refresh_interval_secs = env.ranged_or(
+            "ROUTER_JWKS_REFRESH_SECS",
+            jwt.refresh_interval_secs,
+            1..=86_400,
+        )?;
         if let Some(issuer) = env.get("JWT_ISSUER") {
             jwt.issuer = issuer;
         }
@@ -456,9 +471,15 @@ impl RouterConfig {
 
     fn apply_rate_limit_env(&mut self, env: &Env) -> Result<(), ConfigError> {
         if env.bool_or("ROUTER_RATE_LIMIT_IP", self.rate_limit.per_ip.is_some())? {
-            let ip = self.rate_limit.per_ip.get_or_insert_with(PerIpLimit::default);
-            ip.per_second =
-                env.ranged_or("ROUTER_RATE_LIMIT_IP_PER_SECOND", ip.per_second, 1..=1_000_000)?;
+            let ip = self
+                .rate_limit
+                .per_ip
+                .get_or_insert_with(PerIpLimit::default);
+            ip.per_second = env.ranged_or(
+                "ROUTER_RATE_LIMIT_IP_PER_SECOND",
+                ip.per_second,
+                1..=1_000_000,
+            )?;
             ip.burst = env.ranged_or("ROUTER_RATE_LIMIT_IP_BURST", ip.burst, 1..=1_000_000)?;
         } else {
             self.rate_limit.per_ip = None;
@@ -472,15 +493,21 @@ impl RouterConfig {
             if redis_url.is_some() {
                 user.redis_url = redis_url;
             }
-            user.requests =
-                env.ranged_or("ROUTER_RATE_LIMIT_USER_REQUESTS", user.requests, 1..=u64::MAX)?;
+            user.requests = env.ranged_or(
+                "ROUTER_RATE_LIMIT_USER_REQUESTS",
+                user.requests,
+                1..=u64::MAX,
+            )?;
             user.sensitive_requests = env.ranged_or(
                 "ROUTER_RATE_LIMIT_SENSITIVE_REQUESTS",
                 user.sensitive_requests,
                 1..=u64::MAX,
             )?;
-            user.window_secs =
-                env.ranged_or("ROUTER_RATE_LIMIT_WINDOW_SECS", user.window_secs, 1..=86_400)?;
+            user.window_secs = env.ranged_or(
+                "ROUTER_RATE_LIMIT_WINDOW_SECS",
+                user.window_secs,
+                1..=86_400,
+            )?;
             user.fail_open = env.bool_or("ROUTER_RATE_LIMIT_FAIL_OPEN", user.fail_open)?;
             if let Some(prefix) = env.get("ROUTER_RATE_LIMIT_PREFIX") {
                 user.key_prefix = prefix;
@@ -547,7 +574,10 @@ mod tests {
         assert_eq!(config.limits.max_depth, 7);
         assert!(!config.limits.introspection);
         config
-            .apply_env(&Env::from_map([("ROUTER_MAX_DEPTH", "9"), ("ROUTER_PORT", "0")]))
+            .apply_env(&Env::from_map([
+                ("ROUTER_MAX_DEPTH", "9"),
+                ("ROUTER_PORT", "0"),
+            ]))
             .unwrap();
         assert_eq!(config.limits.max_depth, 9);
         assert_eq!(config.port, 0);
@@ -573,7 +603,10 @@ mod tests {
         let mut config = RouterConfig::default();
         config
             .apply_env(&Env::from_map([
-                ("ROUTER_JWKS_URL", "http://127.0.0.1:4001/.well-known/jwks.json"),
+                (
+                    "ROUTER_JWKS_URL",
+                    "http://127.0.0.1:4001/.well-known/jwks.json",
+                ),
                 ("REDIS_URL", "redis://127.0.0.1:6379"),
                 ("ROUTER_REQUIRE_AUTHENTICATION", "true"),
             ]))

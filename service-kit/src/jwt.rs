@@ -196,6 +196,15 @@ impl JwtVerifier {
 
     /// Verifies `token` and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        self.verify_as::<Claims>(token).await
+    }
+
+    /// Verifies `token` exactly like [`Self::verify`] but reads the claims into any type, for
+    /// callers that accept tokens with other claim sets (the router forwards them as JSON).
+    pub async fn verify_as<C: serde::de::DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<C, JwtError> {
         let header = decode_header(token).map_err(|_| JwtError::Malformed)?;
         if !self.inner.settings.algorithms.contains(&header.alg) || is_symmetric(header.alg) {
             return Err(JwtError::AlgorithmNotAllowed);
@@ -212,7 +221,7 @@ impl JwtVerifier {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&[&settings.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        decode::<Claims>(token, &key, &validation)
+        decode::<C>(token, &key, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => JwtError::Expired,

@@ -1,0 +1,344 @@
+//! Requests to subgraphs: one pooled keep-alive HTTP client for all of them, a timeout per
+//! subgraph, and a circuit breaker per subgraph so a dead one fails fast instead of making
+//! every request wait for its timeout.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioTimer},
+};
+use serde_json::Value;
+
+use crate::{
+    config::{CircuitBreakerConfig, RouterConfig},
+    error::codes,
+    planner::SubgraphInfo,
+};
+
+/// Why a subgraph request produced no GraphQL response.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("circuit open")]
+    CircuitOpen,
+    #[error("timed out")]
+    Timeout,
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("status {0}")]
+    Status(u16),
+    #[error("invalid response: {0}")]
+    InvalidResponse(String),
+    #[error("unknown subgraph")]
+    UnknownSubgraph,
+}
+
+impl FetchError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::CircuitOpen | Self::Transport(_) | Self::UnknownSubgraph => {
+                codes::SUBGRAPH_UNAVAILABLE
+            }
+            Self::Timeout => codes::SUBGRAPH_TIMEOUT,
+            Self::Status(_) => codes::SUBGRAPH_REQUEST_FAILED,
+            Self::InvalidResponse(_) => codes::SUBGRAPH_INVALID_RESPONSE,
+        }
+    }
+
+    /// What the client may read; the detail stays in the logs.
+    pub fn client_message(&self, subgraph: &str) -> String {
+        match self {
+            Self::CircuitOpen | Self::Transport(_) | Self::UnknownSubgraph => {
+                format!("subgraph '{subgraph}' is unavailable")
+            }
+            Self::Timeout => format!("subgraph '{subgraph}' did not answer in time"),
+            Self::Status(_) => format!("subgraph '{subgraph}' failed to answer"),
+            Self::InvalidResponse(_) => format!("subgraph '{subgraph}' sent an invalid response"),
+        }
+    }
+}
+
+/// Circuit breaker: closed (counting consecutive failures), open (failing fast until a
+/// deadline), then half-open (one probe decides).
+#[derive(Debug)]
+pub struct Breaker {
+    config: CircuitBreakerConfig,
+    state: Mutex<BreakerState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum BreakerState {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+impl Breaker {
+    pub fn new(config: CircuitBreakerConfig) -> Self {
+        Self {
+            config,
+            state: Mutex::new(BreakerState::Closed { failures: 0 }),
+        }
+    }
+
+    /// Whether a request may go out now.
+    pub fn allow(&self) -> bool {
+        if !self.config.enabled {
+            return true;
+        }
+        let Ok(mut state) = self.state.lock() else {
+            return true;
+        };
+        match *state {
+            BreakerState::Closed { .. } => true,
+            BreakerState::Open { until } if Instant::now() >= until => {
+                *state = BreakerState::HalfOpen { probing: true };
+                true
+            }
+            BreakerState::Open { .. } => false,
+            BreakerState::HalfOpen { probing: true } => false,
+            BreakerState::HalfOpen { probing: false } => {
+                *state = BreakerState::HalfOpen { probing: true };
+                true
+            }
+        }
+    }
+
+    pub fn record(&self, ok: bool) {
+        if !self.config.enabled {
+            return;
+        }
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let open = BreakerState::Open {
+            until: Instant::now() + Duration::from_millis(self.config.open_ms),
+        };
+        *state = match (*state, ok) {
+            (_, true) => BreakerState::Closed { failures: 0 },
+            (BreakerState::Closed { failures }, false) => {
+                let failures = failures + 1;
+                if failures >= self.config.failure_threshold {
+                    tracing::warn!("circuit breaker opened");
+                    open
+                } else {
+                    BreakerState::Closed { failures }
+                }
+            }
+            (BreakerState::HalfOpen { .. } | BreakerState::Open { .. }, false) => open,
+        };
+    }
+
+    pub fn is_open(&self) -> bool {
+        matches!(self.state.lock().map(|s| *s), Ok(BreakerState::Open { .. }))
+    }
+}
+
+struct Endpoint {
+    uri: Uri,
+    timeout: Duration,
+    breaker: Breaker,
+}
+
+/// Sends GraphQL requests to the subgraphs of one supergraph.
+pub struct SubgraphClient {
+    http: Client<HttpConnector, Full<Bytes>>,
+    endpoints: HashMap<String, Endpoint>,
+}
+
+/// A subgraph's GraphQL response, parsed.
+#[derive(Debug, Default)]
+pub struct SubgraphResponse {
+    pub data: Option<Value>,
+    pub errors: Vec<Value>,
+}
+
+impl SubgraphClient {
+    pub fn new(
+        subgraphs: &HashMap<String, SubgraphInfo>,
+        config: &RouterConfig,
+    ) -> anyhow::Result<Self> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_millis(config.traffic.pool_idle_timeout_ms))
+            .pool_max_idle_per_host(config.traffic.max_idle_per_host)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        let mut endpoints = HashMap::new();
+        for (name, info) in subgraphs {
+            let uri: Uri = info
+                .url
+                .parse()
+                .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL: {e}"))?;
+            if uri.scheme_str() != Some("http") {
+                // TLS to subgraphs is not built in yet: they are reached inside the cluster.
+                anyhow::bail!("subgraph {name}: only http:// subgraph URLs are supported");
+            }
+            endpoints.insert(
+                name.clone(),
+                Endpoint {
+                    uri,
+                    timeout: config.subgraph_timeout(name),
+                    breaker: Breaker::new(config.traffic.circuit_breaker.clone()),
+                },
+            );
+        }
+        Ok(Self { http, endpoints })
+    }
+
+    pub fn breaker_open(&self, subgraph: &str) -> bool {
+        self.endpoints
+            .get(subgraph)
+            .is_some_and(|e| e.breaker.is_open())
+    }
+
+    pub fn url(&self, subgraph: &str) -> Option<String> {
+        self.endpoints.get(subgraph).map(|e| e.uri.to_string())
+    }
+
+    /// POSTs `body` (a GraphQL request as JSON) to `subgraph` with `headers` forwarded.
+    pub async fn send(
+        &self,
+        subgraph: &str,
+        body: Bytes,
+        headers: &HeaderMap,
+    ) -> Result<SubgraphResponse, FetchError> {
+        let endpoint = self
+            .endpoints
+            .get(subgraph)
+            .ok_or(FetchError::UnknownSubgraph)?;
+        if !endpoint.breaker.allow() {
+            metrics::counter!("router_subgraph_errors_total", "subgraph" => subgraph.to_owned(), "kind" => "circuit_open").increment(1);
+            return Err(FetchError::CircuitOpen);
+        }
+        let started = Instant::now();
+        let result =
+            tokio::time::timeout(endpoint.timeout, self.round_trip(endpoint, body, headers))
+                .await
+                .unwrap_or(Err(FetchError::Timeout));
+        let elapsed = started.elapsed().as_secs_f64();
+        // GraphQL errors are answers; only failures to answer count against the breaker.
+        let answered = !matches!(
+            result,
+            Err(FetchError::Timeout | FetchError::Transport(_) | FetchError::Status(500..))
+        );
+        endpoint.breaker.record(answered);
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(FetchError::Timeout) => "timeout",
+            Err(_) => "error",
+        };
+        metrics::histogram!("router_subgraph_request_duration_seconds", "subgraph" => subgraph.to_owned(), "outcome" => outcome).record(elapsed);
+        if let Err(e) = &result {
+            metrics::counter!("router_subgraph_errors_total", "subgraph" => subgraph.to_owned(), "kind" => outcome).increment(1);
+            tracing::warn!(subgraph, error = %e, "subgraph request failed");
+        }
+        result
+    }
+
+    async fn round_trip(
+        &self,
+        endpoint: &Endpoint,
+        body: Bytes,
+        headers: &HeaderMap,
+    ) -> Result<SubgraphResponse, FetchError> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(endpoint.uri.clone())
+            .body(Full::new(body))
+            .map_err(|e| FetchError::Transport(e.to_string()))?;
+        let h = request.headers_mut();
+        for (name, value) in headers {
+            h.append(name, value.clone());
+        }
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("application/graphql-response+json, application/json"),
+        );
+        let response = self
+            .http
+            .request(request)
+            .await
+            .map_err(|e| FetchError::Transport(e.to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| FetchError::Transport(e.to_string()))?
+            .to_bytes();
+        let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
+        match parsed {
+            Ok(Value::Object(mut body))
+                if body.contains_key("data") || body.contains_key("errors") =>
+            {
+                let data = body.remove("data").filter(|d| !d.is_null());
+                let errors = match body.remove("errors") {
+                    Some(Value::Array(errors)) => errors,
+                    _ => Vec::new(),
+                };
+                Ok(SubgraphResponse { data, errors })
+            }
+            _ if !status.is_success() => Err(FetchError::Status(status.as_u16())),
+            Ok(_) => Err(FetchError::InvalidResponse("not a GraphQL response".into())),
+            Err(e) => Err(FetchError::InvalidResponse(e.to_string())),
+        }
+    }
+}
+
+/// Shared by the executor and the readiness check.
+pub type SharedClient = Arc<SubgraphClient>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_opens_after_consecutive_failures_and_half_opens_after_the_wait() {
+        let breaker = Breaker::new(CircuitBreakerConfig {
+            enabled: true,
+            failure_threshold: 2,
+            open_ms: 0,
+        });
+        assert!(breaker.allow());
+        breaker.record(false);
+        assert!(breaker.allow());
+        breaker.record(false);
+        assert!(breaker.is_open());
+        // open_ms = 0: the next request is the probe, and only one probe at a time.
+        assert!(breaker.allow());
+        assert!(!breaker.allow());
+        breaker.record(true);
+        assert!(breaker.allow());
+        assert!(!breaker.is_open());
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let breaker = Breaker::new(CircuitBreakerConfig {
+            enabled: true,
+            failure_threshold: 2,
+            open_ms: 60_000,
+        });
+        breaker.record(false);
+        breaker.record(true);
+        breaker.record(false);
+        assert!(breaker.allow());
+        breaker.record(false);
+        assert!(!breaker.allow());
+    }
+}

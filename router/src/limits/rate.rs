@@ -1,0 +1,250 @@
+//! Rate limits. Per client IP: an in-process token bucket (`tower_governor`), cheap and
+//! enough against floods on one instance. Per user: a fixed window counted in Redis, so the
+//! budget holds across every router instance; operations that select a sensitive root field
+//! (`login`, `register`) have a stricter budget and are counted per IP for anonymous callers.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use axum::{
+    body::Body,
+    extract::ConnectInfo,
+    http::{Request, Response, StatusCode, header},
+};
+use tokio::sync::Mutex;
+use tower_governor::{
+    GovernorError, GovernorLayer, governor::GovernorConfigBuilder, key_extractor::KeyExtractor,
+};
+
+use crate::{
+    config::{PerIpLimit, PerUserLimit},
+    error::{GraphQLError, RequestError, codes::ErrorCode},
+};
+
+/// The client address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp {
+    pub trust_forwarded: bool,
+}
+
+impl ClientIp {
+    pub fn of<B>(&self, request: &Request<B>) -> Option<IpAddr> {
+        if self.trust_forwarded
+            && let Some(ip) = request
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+        {
+            return Some(ip);
+        }
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    }
+}
+
+impl KeyExtractor for ClientIp {
+    type Key = IpAddr;
+
+    fn extract<T>(&self, req: &Request<T>) -> Result<Self::Key, GovernorError> {
+        self.of(req).ok_or(GovernorError::UnableToExtractKey)
+    }
+}
+
+/// Wraps `routes` in the per-IP limiter, and starts a task that forgets idle clients so
+/// memory stays bounded.
+pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
+    routes: axum::Router<S>,
+    config: &PerIpLimit,
+) -> anyhow::Result<axum::Router<S>> {
+    let period = Duration::from_nanos(1_000_000_000 / config.per_second.max(1));
+    let governor = GovernorConfigBuilder::default()
+        .period(period)
+        .burst_size(config.burst.max(1))
+        .key_extractor(ClientIp {
+            trust_forwarded: config.trust_forwarded_headers,
+        })
+        .finish()
+        .ok_or_else(|| anyhow::anyhow!("invalid per-IP rate limit"))?;
+    let governor = Arc::new(governor);
+    let limiter = governor.limiter().clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limiter.retain_recent();
+        }
+    });
+    let layer = GovernorLayer::new(governor).error_handler(|e| match e {
+        GovernorError::TooManyRequests { wait_time, .. } => {
+            metrics::counter!("router_rate_limited_total", "limit" => "ip").increment(1);
+            rate_limited_response(wait_time.max(1))
+        }
+        other => {
+            tracing::warn!(error = %other, "per-IP rate limiter could not key a request");
+            let body = crate::server::error_body(&[GraphQLError::new(
+                "internal error",
+                ErrorCode::Internal.as_str(),
+            )]);
+            let mut r = Response::new(Body::from(body));
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        }
+    });
+    Ok(routes.layer(layer))
+}
+
+/// 429 with `Retry-After` and a `RATE_LIMITED` GraphQL error.
+pub fn rate_limited_response(retry_after: u64) -> Response<Body> {
+    let body = crate::server::error_body(&[rate_limited_error()]);
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    let h = response.headers_mut();
+    h.insert(header::RETRY_AFTER, retry_after.into());
+    h.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn rate_limited_error() -> GraphQLError {
+    GraphQLError::new("too many requests", ErrorCode::RateLimited.as_str())
+}
+
+/// Counts requests per user (and per IP for sensitive anonymous operations) in Redis.
+pub struct UserLimiter {
+    config: PerUserLimit,
+    client: Option<redis::Client>,
+    connection: Mutex<Option<redis::aio::ConnectionManager>>,
+    script: redis::Script,
+}
+
+/// Who a request is counted against.
+pub enum Subject<'a> {
+    User(&'a str),
+    Ip(IpAddr),
+}
+
+const WINDOW_SCRIPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+";
+
+impl UserLimiter {
+    pub fn new(config: PerUserLimit) -> anyhow::Result<Self> {
+        let client = match &config.redis_url {
+            Some(url) => Some(
+                redis::Client::open(url.as_str())
+                    .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?,
+            ),
+            None => None,
+        };
+        if client.is_none() {
+            tracing::warn!("per-user rate limit configured without REDIS_URL: it is off");
+        }
+        Ok(Self {
+            config,
+            client,
+            connection: Mutex::new(None),
+            script: redis::Script::new(WINDOW_SCRIPT),
+        })
+    }
+
+    pub fn is_sensitive(&self, root_fields: &[String]) -> bool {
+        root_fields
+            .iter()
+            .any(|f| self.config.sensitive_fields.iter().any(|s| s == f))
+    }
+
+    /// Counts one request; `Err` with a 429 when over budget (or when Redis is down and the
+    /// limiter fails closed).
+    pub async fn check(&self, subject: Subject<'_>, sensitive: bool) -> Result<(), RequestError> {
+        let Some(client) = &self.client else {
+            return Ok(());
+        };
+        let (bucket, limit) = if sensitive {
+            ("sensitive", self.config.sensitive_requests)
+        } else {
+            ("user", self.config.requests)
+        };
+        let who = match subject {
+            Subject::User(id) => format!("u:{id}"),
+            Subject::Ip(ip) => format!("ip:{ip}"),
+        };
+        let window_ms = self.config.window_secs * 1000;
+        let key = format!("{}:{bucket}:{who}", self.config.key_prefix);
+        match self.count(client, &key, window_ms).await {
+            Ok((count, ttl_ms)) => {
+                if count > limit {
+                    metrics::counter!("router_rate_limited_total", "limit" => bucket).increment(1);
+                    let retry_after = (ttl_ms.max(0) as u64).div_ceil(1000).max(1);
+                    return Err(RequestError {
+                        status: StatusCode::TOO_MANY_REQUESTS,
+                        errors: vec![rate_limited_error()],
+                        retry_after: Some(retry_after),
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if self.config.fail_open {
+                    tracing::warn!(error = %e, "rate-limit store unreachable: letting the request through (fail open)");
+                    Ok(())
+                } else {
+                    tracing::error!(error = %e, "rate-limit store unreachable: rejecting the request (fail closed)");
+                    Err(RequestError {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        errors: vec![GraphQLError::new(
+                            "rate limiting is unavailable",
+                            ErrorCode::RateLimited.as_str(),
+                        )],
+                        retry_after: Some(1),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn count(
+        &self,
+        client: &redis::Client,
+        key: &str,
+        window_ms: u64,
+    ) -> Result<(u64, i64), String> {
+        let mut connection = {
+            let mut slot = self.connection.lock().await;
+            match slot.as_ref() {
+                Some(c) => c.clone(),
+                None => {
+                    let config = redis::aio::ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(Duration::from_millis(500)))
+                        .set_response_timeout(Some(Duration::from_millis(500)))
+                        .set_number_of_retries(1);
+                    let c = client
+                        .get_connection_manager_with_config(config)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    *slot = Some(c.clone());
+                    c
+                }
+            }
+        };
+        let mut invocation = self.script.key(key);
+        invocation.arg(window_ms);
+        let call = invocation.invoke_async::<(u64, i64)>(&mut connection);
+        tokio::time::timeout(Duration::from_secs(1), call)
+            .await
+            .map_err(|_| "timed out".to_owned())?
+            .map_err(|e| e.to_string())
+    }
+}

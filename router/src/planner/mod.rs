@@ -1,0 +1,503 @@
+//! Planning: from a request's document to a prepared operation (validated, normalized and
+//! planned), kept in a bounded cache. Execution lives in `executor` and never plans.
+//!
+//! The planner is `hive-router-query-planner`; it receives the normalized operation and
+//! emits a plan tree of Fetch/Flatten/Sequence/Parallel/Condition/Subscription nodes.
+//! `@include`/`@skip` on variables become Condition nodes, so a plan never depends on
+//! variable values and the cache key is the document text plus the operation name.
+
+pub mod schema;
+
+use std::{
+    collections::HashMap,
+    hash::{DefaultHasher, Hash, Hasher},
+    panic::AssertUnwindSafe,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::http::StatusCode;
+use graphql_tools::{
+    static_graphql::query::{self as q, Definition},
+    validation::{
+        rules::default_rules_validation_plan, utils::ValidationError, validate::ValidationPlan,
+    },
+};
+use hashlink::LruCache;
+use hive_router_query_planner::{
+    ast::{
+        normalization::normalize_operation,
+        operation::OperationDefinition,
+        selection_item::SelectionItem,
+        selection_set::{FieldSelection, SelectionSet},
+    },
+    planner::{Planner, QueryPlannerOptions, plan_nodes::PlanNode},
+    utils::{cancellation::CancellationToken, parsing::safe_parse_schema},
+};
+use serde_json::Value;
+
+use crate::{
+    config::LimitsConfig,
+    error::{GraphQLError, Location, RequestError, codes},
+    limits,
+};
+use schema::{OperationType, SchemaIndex, TypeRef};
+
+/// A subgraph the supergraph names, with the URL requests go to.
+#[derive(Debug, Clone)]
+pub struct SubgraphInfo {
+    pub name: String,
+    pub url: String,
+}
+
+/// A declared variable of the client's operation.
+#[derive(Debug, Clone)]
+pub struct VariableInfo {
+    pub name: String,
+    pub ty: TypeRef,
+    pub default: Option<Value>,
+}
+
+/// Everything execution needs about one operation; shared by every request that sends it.
+#[derive(Debug)]
+pub struct PreparedOperation {
+    pub kind: OperationType,
+    pub name: Option<String>,
+    /// The normalized client operation: the shape of the response.
+    pub operation: OperationDefinition,
+    /// `None` when nothing has to be fetched (only `__typename` or introspection).
+    pub plan: Option<PlanNode>,
+    /// Root `__schema`/`__type` fields, answered by the router itself.
+    pub introspection: Vec<FieldSelection>,
+    pub variables: Vec<VariableInfo>,
+    /// Names of the root fields, for rate-limit budgets by operation.
+    pub root_fields: Vec<String>,
+}
+
+type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
+
+/// A loaded supergraph: the planner, the API schema and the plan cache.
+pub struct Supergraph {
+    planner: Planner,
+    pub schema: Arc<SchemaIndex>,
+    pub subgraphs: HashMap<String, SubgraphInfo>,
+    validation: ValidationPlan,
+    cache: Mutex<LruCache<u64, Prepared>>,
+    limits: LimitsConfig,
+    /// Hash of the SDL text, to tell a changed file from a touched one.
+    pub sdl_hash: u64,
+}
+
+impl std::fmt::Debug for Supergraph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supergraph")
+            .field("subgraphs", &self.subgraphs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supergraph {
+    /// Builds from SDL text. `url_for` may replace a subgraph's routing URL.
+    pub fn from_sdl(
+        sdl: &str,
+        limits: LimitsConfig,
+        cache_capacity: usize,
+        url_for: &dyn Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Self> {
+        let document = safe_parse_schema(sdl)
+            .map_err(|e| anyhow::anyhow!("the supergraph does not parse: {e}"))?;
+        // The planner asserts on malformed supergraphs; a bad file must not take the
+        // router down (especially on reload), so a panic becomes an error here.
+        let planner = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            Planner::new_from_supergraph(&document, QueryPlannerOptions::default())
+        }))
+        .map_err(|_| anyhow::anyhow!("the supergraph is not a valid Federation v2 supergraph"))?
+        .map_err(|e| anyhow::anyhow!("the supergraph cannot be planned over: {e}"))?;
+        let schema = Arc::new(SchemaIndex::new(&planner.consumer_schema.document));
+        let subgraphs = planner
+            .supergraph
+            .subgraph_endpoint_map
+            .iter()
+            .map(|(name, url)| {
+                let url = url_for(name).unwrap_or_else(|| url.clone());
+                (
+                    name.clone(),
+                    SubgraphInfo {
+                        name: name.clone(),
+                        url,
+                    },
+                )
+            })
+            .collect();
+        let capacity = cache_capacity.max(1);
+        Ok(Self {
+            planner,
+            schema,
+            subgraphs,
+            validation: default_rules_validation_plan(),
+            cache: Mutex::new(LruCache::new(capacity)),
+            limits,
+            sdl_hash: hash_str(sdl),
+        })
+    }
+
+    /// The prepared operation for a request, from the cache or freshly planned.
+    /// Planning runs on the blocking pool: it is CPU work that can take a while.
+    pub async fn prepare(
+        self: &Arc<Self>,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<Arc<PreparedOperation>, Arc<RequestError>> {
+        let key = {
+            let mut h = DefaultHasher::new();
+            query.hash(&mut h);
+            operation_name.hash(&mut h);
+            h.finish()
+        };
+        if let Some(hit) = self.cache_get(key) {
+            metrics::counter!("router_plan_cache_total", "result" => "hit").increment(1);
+            return hit;
+        }
+        metrics::counter!("router_plan_cache_total", "result" => "miss").increment(1);
+        let this = Arc::clone(self);
+        let query = query.to_owned();
+        let operation_name = operation_name.map(str::to_owned);
+        let prepared = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                this.prepare_uncached(&query, operation_name.as_deref())
+            }))
+            .unwrap_or_else(|_| {
+                tracing::error!("the query planner panicked");
+                Err(planning_failed())
+            });
+            metrics::histogram!("router_planning_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            result.map(Arc::new).map_err(Arc::new)
+        })
+        .await
+        .unwrap_or_else(|_| Err(Arc::new(planning_failed())));
+        self.cache_put(key, prepared.clone());
+        prepared
+    }
+
+    fn cache_get(&self, key: u64) -> Option<Prepared> {
+        self.cache.lock().ok()?.get(&key).cloned()
+    }
+
+    fn cache_put(&self, key: u64, value: Prepared) {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, value);
+        }
+    }
+
+    pub fn cache_len(&self) -> usize {
+        self.cache.lock().map(|c| c.len()).unwrap_or_default()
+    }
+
+    fn prepare_uncached(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<PreparedOperation, RequestError> {
+        let document = graphql_tools::parser::parse_query_with_token_limit::<String>(
+            query,
+            self.limits.max_tokens,
+        )
+        .map(|d| d.into_static())
+        .map_err(|e| {
+            let message = e.to_string();
+            let code = if message.contains("limit") {
+                codes::LIMIT_EXCEEDED
+            } else {
+                codes::ErrorCode::GraphqlParseFailed.as_str()
+            };
+            RequestError::bad_request(first_line(&message), code)
+        })?;
+
+        let operation = select_operation(&document, operation_name)?;
+        let shape = limits::measure(&document, operation);
+        limits::check(shape, &self.limits)
+            .map_err(|m| RequestError::bad_request(m, codes::LIMIT_EXCEEDED))?;
+
+        let errors = graphql_tools::validation::validate::validate(
+            &self.planner.consumer_schema.document,
+            &document,
+            &self.validation,
+        );
+        if !errors.is_empty() {
+            return Err(RequestError {
+                status: StatusCode::BAD_REQUEST,
+                errors: errors.into_iter().map(validation_error).collect(),
+                retry_after: None,
+            });
+        }
+
+        let kind = match operation {
+            q::OperationDefinition::Mutation(_) => OperationType::Mutation,
+            q::OperationDefinition::Subscription(_) => OperationType::Subscription,
+            _ => OperationType::Query,
+        };
+        if self.schema.root_type(kind).is_none() {
+            return Err(RequestError::bad_request(
+                format!("the schema has no {} type", kind.as_str()),
+                codes::ErrorCode::GraphqlValidationFailed.as_str(),
+            ));
+        }
+        let variables = variable_definitions(operation);
+        let uses_defer = uses_directive(&document, "defer") || uses_directive(&document, "stream");
+        if uses_defer {
+            return Err(RequestError::bad_request(
+                "@defer and @stream are not supported by this router",
+                codes::DEFER_NOT_SUPPORTED,
+            ));
+        }
+
+        let normalized = normalize_operation(&self.planner.supergraph, &document, operation_name)
+            .map_err(|e| {
+            RequestError::bad_request(
+                e.to_string(),
+                codes::ErrorCode::GraphqlValidationFailed.as_str(),
+            )
+        })?;
+        let full = normalized.operation;
+
+        let (introspection, remaining) = split_introspection(&full.selection_set);
+        if !introspection.is_empty() && !self.limits.introspection {
+            return Err(RequestError::bad_request(
+                "introspection is disabled",
+                codes::INTROSPECTION_DISABLED,
+            ));
+        }
+        let root_fields: Vec<String> = full
+            .selection_set
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                SelectionItem::Field(f) if !f.name.starts_with("__") => Some(f.name.clone()),
+                _ => None,
+            })
+            .collect();
+
+        let plan = if remaining.items.iter().all(is_typename) {
+            None
+        } else {
+            let mut to_plan = full.clone();
+            to_plan.selection_set = remaining;
+            let token = CancellationToken::with_timeout(Duration::from_millis(
+                self.limits.planning_timeout_ms,
+            ));
+            let plan = self
+                .planner
+                .plan_from_normalized_operation(&to_plan, Default::default(), &token)
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "query planning failed");
+                    planning_failed()
+                })?;
+            plan.node
+        };
+        if plan.as_ref().is_some_and(contains_defer) {
+            return Err(RequestError::bad_request(
+                "@defer is not supported by this router",
+                codes::DEFER_NOT_SUPPORTED,
+            ));
+        }
+        Ok(PreparedOperation {
+            kind,
+            name: normalized
+                .operation_name
+                .or_else(|| operation_name.map(str::to_owned)),
+            operation: full,
+            plan,
+            introspection,
+            variables,
+            root_fields,
+        })
+    }
+}
+
+fn planning_failed() -> RequestError {
+    RequestError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        GraphQLError::new(
+            "the operation could not be planned",
+            codes::QUERY_PLANNING_FAILED,
+        ),
+    )
+}
+
+fn first_line(message: &str) -> String {
+    message
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn hash_str(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+fn validation_error(e: ValidationError) -> GraphQLError {
+    GraphQLError::new(
+        e.message,
+        codes::ErrorCode::GraphqlValidationFailed.as_str(),
+    )
+    .with_locations(
+        e.locations
+            .iter()
+            .map(|p| Location {
+                line: p.line,
+                column: p.column,
+            })
+            .collect(),
+    )
+}
+
+/// The operation a request runs: the named one, or the only one.
+fn select_operation<'d>(
+    document: &'d q::Document,
+    name: Option<&str>,
+) -> Result<&'d q::OperationDefinition, RequestError> {
+    let operations: Vec<&q::OperationDefinition> = document
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::Operation(o) => Some(o),
+            Definition::Fragment(_) => None,
+        })
+        .collect();
+    let found = match name {
+        Some(name) => operations
+            .iter()
+            .find(|o| operation_name(o) == Some(name))
+            .copied(),
+        None if operations.len() == 1 => operations.first().copied(),
+        None if operations.is_empty() => None,
+        None => {
+            return Err(RequestError::bad_request(
+                "the document has several operations: operationName is required",
+                codes::OPERATION_NOT_FOUND,
+            ));
+        }
+    };
+    found.ok_or_else(|| {
+        let message = match name {
+            Some(name) => format!("unknown operation named \"{name}\""),
+            None => "the document has no operation".to_owned(),
+        };
+        RequestError::bad_request(message, codes::OPERATION_NOT_FOUND)
+    })
+}
+
+fn operation_name(op: &q::OperationDefinition) -> Option<&str> {
+    match op {
+        q::OperationDefinition::SelectionSet(_) => None,
+        q::OperationDefinition::Query(q) => q.name.as_deref(),
+        q::OperationDefinition::Mutation(m) => m.name.as_deref(),
+        q::OperationDefinition::Subscription(s) => s.name.as_deref(),
+    }
+}
+
+fn variable_definitions(op: &q::OperationDefinition) -> Vec<VariableInfo> {
+    let defs = match op {
+        q::OperationDefinition::SelectionSet(_) => return Vec::new(),
+        q::OperationDefinition::Query(q) => &q.variable_definitions,
+        q::OperationDefinition::Mutation(m) => &m.variable_definitions,
+        q::OperationDefinition::Subscription(s) => &s.variable_definitions,
+    };
+    defs.iter()
+        .map(|d| VariableInfo {
+            name: d.name.clone(),
+            ty: type_ref(&d.var_type),
+            default: d.default_value.as_ref().map(const_value),
+        })
+        .collect()
+}
+
+fn type_ref(ty: &q::Type) -> TypeRef {
+    match ty {
+        q::Type::NamedType(n) => TypeRef::Named(n.clone()),
+        q::Type::ListType(inner) => TypeRef::List(Box::new(type_ref(inner))),
+        q::Type::NonNullType(inner) => TypeRef::NonNull(Box::new(type_ref(inner))),
+    }
+}
+
+/// A literal from the document as JSON (variables cannot appear in defaults).
+fn const_value(v: &q::Value) -> Value {
+    match v {
+        q::Value::Variable(_) | q::Value::Null => Value::Null,
+        q::Value::Int(i) => i.as_i64().map(Value::from).unwrap_or(Value::Null),
+        q::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        q::Value::String(s) => Value::String(s.clone()),
+        q::Value::Boolean(b) => Value::Bool(*b),
+        q::Value::Enum(e) => Value::String(e.clone()),
+        q::Value::List(l) => Value::Array(l.iter().map(const_value).collect()),
+        q::Value::Object(o) => {
+            Value::Object(o.iter().map(|(k, v)| (k.clone(), const_value(v))).collect())
+        }
+    }
+}
+
+fn uses_directive(document: &q::Document, name: &str) -> bool {
+    fn in_set(set: &q::SelectionSet, name: &str) -> bool {
+        set.items.iter().any(|s| match s {
+            q::Selection::Field(f) => {
+                f.directives.iter().any(|d| d.name == name) || in_set(&f.selection_set, name)
+            }
+            q::Selection::InlineFragment(i) => {
+                i.directives.iter().any(|d| d.name == name) || in_set(&i.selection_set, name)
+            }
+            q::Selection::FragmentSpread(s) => s.directives.iter().any(|d| d.name == name),
+        })
+    }
+    document.definitions.iter().any(|d| match d {
+        Definition::Operation(o) => in_set(
+            match o {
+                q::OperationDefinition::SelectionSet(s) => s,
+                q::OperationDefinition::Query(q) => &q.selection_set,
+                q::OperationDefinition::Mutation(m) => &m.selection_set,
+                q::OperationDefinition::Subscription(s) => &s.selection_set,
+            },
+            name,
+        ),
+        Definition::Fragment(f) => in_set(&f.selection_set, name),
+    })
+}
+
+fn is_typename(item: &SelectionItem) -> bool {
+    matches!(item, SelectionItem::Field(f) if f.name == "__typename")
+}
+
+/// Root `__schema`/`__type` fields are answered locally; the rest goes to the planner.
+fn split_introspection(set: &SelectionSet) -> (Vec<FieldSelection>, SelectionSet) {
+    let mut introspection = Vec::new();
+    let mut rest = SelectionSet::default();
+    for item in &set.items {
+        match item {
+            SelectionItem::Field(f) if f.name == "__schema" || f.name == "__type" => {
+                introspection.push(f.clone());
+            }
+            other => rest.items.push(other.clone()),
+        }
+    }
+    (introspection, rest)
+}
+
+fn contains_defer(node: &PlanNode) -> bool {
+    match node {
+        PlanNode::Defer(_) => true,
+        PlanNode::Sequence(s) => s.nodes.iter().any(contains_defer),
+        PlanNode::Parallel(p) => p.nodes.iter().any(contains_defer),
+        PlanNode::Flatten(f) => contains_defer(&f.node),
+        PlanNode::Condition(c) => {
+            c.if_clause.as_deref().is_some_and(contains_defer)
+                || c.else_clause.as_deref().is_some_and(contains_defer)
+        }
+        PlanNode::Fetch(_) | PlanNode::BatchFetch(_) | PlanNode::Subscription(_) => false,
+    }
+}
