@@ -19,6 +19,11 @@ pub trait EventBus: Send + Sync {
     async fn publish(&self, envelope: &Envelope) -> Result<(), BusError>;
     /// For `/ready`: can events be published right now?
     async fn check(&self) -> Result<(), String>;
+    /// The in-process bus behind this publisher, if that is what it is, so that a service
+    /// given only its publisher can also consume from it (the one-command run).
+    fn in_process(&self) -> Option<&InProcessBus> {
+        None
+    }
 }
 
 /// The embedded bus of the one-command run: a broadcast channel inside the process.
@@ -57,5 +62,9 @@ impl EventBus for InProcessBus {
 
     async fn check(&self) -> Result<(), String> {
         Ok(())
+    }
+
+    fn in_process(&self) -> Option<&InProcessBus> {
+        Some(self)
     }
 }

@@ -1,0 +1,156 @@
+//! Payments' settings, from environment variables (see the README's configuration table).
+
+use std::{path::PathBuf, time::Duration};
+
+use service_kit::{
+    config::{CommonConfig, ConfigError, Env},
+    jwt::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    outbox::RelaySettings,
+    telemetry::LogConfig,
+};
+
+pub const DEFAULT_PORT: u16 = 4002;
+pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:4001/.well-known/jwks.json";
+pub const DEFAULT_DATABASE: &str = "payments";
+pub const DEFAULT_WORK_QUEUE: &str = "payments.work";
+
+/// Where payments are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// `MONGODB_URL` and `MONGODB_DATABASE`.
+    Mongo { url: String, database: String },
+    /// No `MONGODB_URL`: the embedded store, persisted to `DATA_DIR/payments.jsonl`.
+    Embedded { file: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct PaymentsConfig {
+    pub common: CommonConfig,
+    pub log: LogConfig,
+    /// `PAYMENTS_PORT` (default 4002; 0 picks a free port).
+    pub port: u16,
+    pub store: StoreConfig,
+    /// `JWKS_URL`: auth's public keys.
+    pub jwks_url: String,
+    /// `JWKS_REFRESH_SECS` (default 300): how long fetched keys are trusted before a refetch.
+    pub jwks_refresh: Duration,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE`, as auth signs them.
+    pub issuer: String,
+    pub audience: String,
+    /// `PAYMENTS_PROCESSOR_LATENCY_MS` (default 200): how long the simulated processor takes.
+    pub processor_latency: Duration,
+    /// `PAYMENTS_WORK_QUEUE` (default `payments.work`): the durable queue for `user.deleted`.
+    pub work_queue: String,
+    pub relay: RelaySettings,
+}
+
+impl PaymentsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_env(env)?;
+        let store = match env.url_opt("MONGODB_URL", &["mongodb", "mongodb+srv"])? {
+            Some(url) => StoreConfig::Mongo {
+                url,
+                database: database_name(env)?,
+            },
+            None => StoreConfig::Embedded {
+                file: common.data_dir.join("payments.jsonl"),
+            },
+        };
+        let jwks_url = env
+            .url_opt("JWKS_URL", &["http", "https"])?
+            .unwrap_or_else(|| DEFAULT_JWKS_URL.into());
+        let latency_ms: u64 = env.ranged_or("PAYMENTS_PROCESSOR_LATENCY_MS", 200, 0..=60_000)?;
+        Ok(Self {
+            log: LogConfig::from_env(env)?,
+            port: env.parse_or("PAYMENTS_PORT", DEFAULT_PORT)?,
+            store,
+            jwks_url,
+            jwks_refresh: env.secs_or("JWKS_REFRESH_SECS", 300, 10)?,
+            issuer: env
+                .get("JWT_ISSUER")
+                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            audience: env
+                .get("JWT_AUDIENCE")
+                .unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+            processor_latency: Duration::from_millis(latency_ms),
+            work_queue: env
+                .get("PAYMENTS_WORK_QUEUE")
+                .unwrap_or_else(|| DEFAULT_WORK_QUEUE.into()),
+            relay: RelaySettings::from_env(env)?,
+            common,
+        })
+    }
+}
+
+/// MongoDB database names: 1 to 63 characters, none of `/\. "$` and no NUL.
+fn database_name(env: &Env) -> Result<String, ConfigError> {
+    let name = env
+        .get("MONGODB_DATABASE")
+        .unwrap_or_else(|| DEFAULT_DATABASE.into());
+    let name = name.trim().to_owned();
+    let valid = (1..=63).contains(&name.len())
+        && !name
+            .chars()
+            .any(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '\0'));
+    if !valid {
+        return Err(ConfigError::new(
+            "MONGODB_DATABASE",
+            &name,
+            "must be 1 to 63 characters without / \\ . space \" $",
+        ));
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_run() {
+        let config = PaymentsConfig::from_env(&Env::from_map::<&str, &str>([])).unwrap();
+        assert_eq!(config.port, 4002);
+        assert_eq!(
+            config.store,
+            StoreConfig::Embedded {
+                file: PathBuf::from("./data/payments.jsonl")
+            }
+        );
+        assert_eq!(config.jwks_url, DEFAULT_JWKS_URL);
+        assert_eq!(config.issuer, "platform-auth");
+        assert_eq!(config.audience, "platform");
+        assert_eq!(config.processor_latency, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn mongodb_url_selects_mongo_with_the_default_database() {
+        let config = PaymentsConfig::from_env(&Env::from_map([(
+            "MONGODB_URL",
+            "mongodb://127.0.0.1:27017/?directConnection=true",
+        )]))
+        .unwrap();
+        assert!(matches!(
+            config.store,
+            StoreConfig::Mongo { ref database, .. } if database == "payments"
+        ));
+    }
+
+    #[test]
+    fn a_bad_variable_is_named() {
+        for (var, value) in [
+            ("PAYMENTS_PORT", "x"),
+            ("MONGODB_URL", "postgres://x"),
+            ("JWKS_URL", "ftp://x"),
+            ("PAYMENTS_PROCESSOR_LATENCY_MS", "-1"),
+        ] {
+            let err = PaymentsConfig::from_env(&Env::from_map([(var, value)])).unwrap_err();
+            assert_eq!(err.var, var);
+        }
+        let err = PaymentsConfig::from_env(&Env::from_map([
+            ("MONGODB_URL", "mongodb://localhost"),
+            ("MONGODB_DATABASE", "a.b"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "MONGODB_DATABASE");
+    }
+}

@@ -1,0 +1,42 @@
+//! The payments subgraph's GraphQL schema (Federation v2): owns `Payment @key(fields: "id")`
+//! and contributes `User.payments` to the `User @key(fields: "id")` entity auth owns.
+
+mod mutation;
+mod query;
+mod types;
+
+use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+use service_kit::graphql::Observability;
+
+pub use mutation::Mutation;
+pub use query::Query;
+pub use types::*;
+
+pub type PaymentsSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema without its runtime data, so the SDL can be printed without a database.
+pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query, Mutation, EmptySubscription)
+        .enable_federation()
+        .extension(Observability::new("payments"))
+        .limit_depth(32)
+}
+
+/// The federation SDL, as `_service { sdl }` serves it.
+pub fn sdl() -> String {
+    schema_builder()
+        .finish()
+        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+}
+
+fn parse_id(id: &async_graphql::ID, what: &str) -> service_kit::graphql::ApiResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(id.as_str()).map_err(|_| {
+        service_kit::graphql::ApiError::BadUserInput(format!("id is not a valid {what} id"))
+    })
+}
+
+fn service<'a>(
+    ctx: &async_graphql::Context<'a>,
+) -> async_graphql::Result<&'a std::sync::Arc<crate::service::PaymentService>> {
+    ctx.data::<std::sync::Arc<crate::service::PaymentService>>()
+}

@@ -1,0 +1,202 @@
+//! Building and running the payments service: `Application::build` connects the store
+//! (creating its indexes) and binds the port (0 picks a free one, which is how tests spawn
+//! the real app); `run_until_stopped` serves GraphQL, relays the outbox and consumes
+//! `user.deleted` until shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, routing::post};
+use service_kit::{
+    CancellationToken,
+    events::{EventBus, EventHandler, EventSource, InProcessBus, WorkQueue},
+    http::{GraphqlState, graphql_handler, serve, with_standard_layers},
+    jwt::{JwtSettings, JwtVerifier, KeySource},
+    outbox::{OutboxRelay, OutboxStore},
+    telemetry::{ReadinessCheck, Shutdown, ops_routes},
+};
+use tokio::net::TcpListener;
+
+use crate::{
+    config::{PaymentsConfig, StoreConfig},
+    events::{UserDeletedHandler, work_queue},
+    graphql::{PaymentsSchema, schema_builder},
+    processor::SimulatedProcessor,
+    service::PaymentService,
+    storage::{EmbeddedStore, MongoStore, PaymentStore},
+};
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    relay: OutboxRelay,
+    consumer: Consumer,
+    service: Arc<PaymentService>,
+}
+
+/// The `user.deleted` work-queue consumer, started by `run_until_stopped`.
+struct Consumer {
+    source: EventSource,
+    queue: WorkQueue,
+    handler: Arc<dyn EventHandler>,
+}
+
+impl Application {
+    /// Opens the store (MongoDB with its indexes, or the embedded one) and binds the
+    /// listener. Events go to `bus` through the outbox; `user.deleted` comes from RabbitMQ
+    /// when `AMQP_URL` is set, otherwise from `bus` itself if it is the in-process bus.
+    pub async fn build(config: PaymentsConfig, bus: Arc<dyn EventBus>) -> anyhow::Result<Self> {
+        let Components {
+            store,
+            relay,
+            service,
+            events,
+        } = Components::build(&config, bus.clone()).await?;
+        let verifier = JwtVerifier::new(
+            KeySource::Url {
+                url: config.jwks_url.clone(),
+                refresh_interval: config.jwks_refresh,
+            },
+            JwtSettings::new(config.issuer.clone(), config.audience.clone()),
+        );
+        let schema: PaymentsSchema = schema_builder().data(service.clone()).finish();
+        let router = routes(schema, verifier, store, bus);
+        let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            relay,
+            consumer: Consumer {
+                source: events,
+                queue: work_queue(&config.work_queue),
+                handler: Arc::new(UserDeletedHandler::new(service.clone())),
+            },
+            service,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> Arc<PaymentService> {
+        self.service.clone()
+    }
+
+    /// Serves until `shutdown`, then finishes in-flight requests and stops the relay and
+    /// the consumer. Events not yet published stay in the outbox for the next start.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let relay = tokio::spawn(self.relay.run(stop.clone()));
+        let Consumer {
+            source,
+            queue,
+            handler,
+        } = self.consumer;
+        let consumer_stop = stop.clone();
+        let consumer = tokio::spawn(async move {
+            source.run_work_queue(queue, handler, consumer_stop).await;
+        });
+        let served = serve(self.listener, self.router, shutdown).await;
+        stop.cancel();
+        let _ = relay.await;
+        let _ = consumer.await;
+        served.map_err(Into::into)
+    }
+}
+
+/// The store, the service and its outbox relay, without a listener (also for tools and
+/// benchmarks).
+pub struct Components {
+    pub store: Arc<dyn PaymentStore>,
+    pub relay: OutboxRelay,
+    pub service: Arc<PaymentService>,
+    /// Where `user.deleted` comes from.
+    pub events: EventSource,
+}
+
+impl Components {
+    pub async fn build(config: &PaymentsConfig, bus: Arc<dyn EventBus>) -> anyhow::Result<Self> {
+        let store: Arc<dyn PaymentStore> = match &config.store {
+            StoreConfig::Mongo { url, database } => {
+                Arc::new(MongoStore::connect(url, database).await?)
+            }
+            StoreConfig::Embedded { file } => Arc::new(EmbeddedStore::open(file)?),
+        };
+        let relay = OutboxRelay::new(
+            "payments",
+            store.clone() as Arc<dyn OutboxStore>,
+            bus.clone(),
+            config.relay.clone(),
+        );
+        let service = Arc::new(PaymentService::new(
+            store.clone(),
+            Arc::new(SimulatedProcessor::new(config.processor_latency)),
+            relay.waker(),
+        ));
+        Ok(Self {
+            store,
+            relay,
+            service,
+            events: event_source(config, bus.as_ref()),
+        })
+    }
+}
+
+fn event_source(config: &PaymentsConfig, bus: &dyn EventBus) -> EventSource {
+    match (&config.common.amqp_url, bus.in_process()) {
+        (Some(url), _) => EventSource::Rabbit {
+            url: url.clone(),
+            exchange: config.common.amqp_exchange.clone(),
+        },
+        (None, Some(bus)) => EventSource::InProcess(bus.clone()),
+        (None, None) => {
+            tracing::warn!(
+                "events are published to a broker, but AMQP_URL is not set: user.deleted will not be consumed"
+            );
+            EventSource::InProcess(InProcessBus::default())
+        }
+    }
+}
+
+fn routes(
+    schema: PaymentsSchema,
+    verifier: JwtVerifier,
+    store: Arc<dyn PaymentStore>,
+    bus: Arc<dyn EventBus>,
+) -> Router {
+    let state = GraphqlState { schema, verifier };
+    let checks: Vec<Arc<dyn ReadinessCheck>> =
+        vec![Arc::new(DatabaseCheck(store)), Arc::new(BrokerCheck(bus))];
+    let app = Router::new()
+        .route("/graphql", post(graphql_handler))
+        .with_state(state)
+        .merge(ops_routes(checks));
+    with_standard_layers(app, 1024 * 1024, Duration::from_secs(30))
+}
+
+struct DatabaseCheck(Arc<dyn PaymentStore>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for DatabaseCheck {
+    fn name(&self) -> &'static str {
+        "database"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await
+    }
+}
+
+struct BrokerCheck(Arc<dyn EventBus>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for BrokerCheck {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.check().await
+    }
+}

@@ -1,0 +1,452 @@
+//! The MongoDB adapter.
+//!
+//! - `payments`: one document per payment, its history embedded. Indexes (created at
+//!   start-up): `(userId, createdAt, _id)` for newest-first pages, `(userId, status,
+//!   createdAt, _id)` for pages filtered by status and for `user.deleted`, and a unique
+//!   `(userId, idempotencyKey)` that makes `createPayment` idempotent.
+//! - `outbox`: events waiting for the relay, written in the same transaction as the payment.
+//!
+//! Transactions need a replica set (a single-node one is enough), as MongoDB requires.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use mongodb::{
+    Client, Collection, IndexModel,
+    bson::{self, Bson, Document, doc},
+    error::{
+        Error as MongoError, ErrorKind, TRANSIENT_TRANSACTION_ERROR,
+        UNKNOWN_TRANSACTION_COMMIT_RESULT, WriteFailure,
+    },
+    options::{ClientOptions, IndexOptions, ReturnDocument},
+};
+use service_kit::{events::Envelope, outbox::OutboxStore};
+use uuid::Uuid;
+
+use super::{Inserted, PageQuery, PaymentStore};
+use crate::domain::{
+    Actor, Amount, Currency, Description, HistoryEntry, IdempotencyKey, Money, Payment,
+    PaymentStatus, Transition,
+};
+
+const DUPLICATE_KEY: i32 = 11000;
+/// How often a transaction is retried after a transient error (e.g. a write conflict).
+const TRANSACTION_ATTEMPTS: u32 = 10;
+
+#[derive(Clone)]
+pub struct MongoStore {
+    client: Client,
+    database: mongodb::Database,
+    payments: Collection<Document>,
+    outbox: Collection<Document>,
+}
+
+impl MongoStore {
+    /// Connects (failing within a few seconds when the server is unreachable) and creates
+    /// the indexes.
+    pub async fn connect(url: &str, database: &str) -> anyhow::Result<Self> {
+        let mut options = ClientOptions::parse(url)
+            .await
+            .context("parsing MONGODB_URL")?;
+        options.app_name.get_or_insert_with(|| "payments".into());
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(5));
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(5));
+        let client = Client::with_options(options)?;
+        let database = client.database(database);
+        let store = Self {
+            payments: database.collection("payments"),
+            outbox: database.collection("outbox"),
+            database,
+            client,
+        };
+        store.create_indexes().await?;
+        Ok(store)
+    }
+
+    /// The database (tests drop it when they are done).
+    pub fn database(&self) -> &mongodb::Database {
+        &self.database
+    }
+
+    async fn create_indexes(&self) -> anyhow::Result<()> {
+        let index = |name: &str, keys: Document, unique: bool| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .name(name.to_owned())
+                        .unique(unique)
+                        .build(),
+                )
+                .build()
+        };
+        self.payments
+            .create_indexes([
+                index(
+                    "user_created",
+                    doc! { "userId": 1, "createdAt": -1, "_id": -1 },
+                    false,
+                ),
+                index(
+                    "user_status_created",
+                    doc! { "userId": 1, "status": 1, "createdAt": -1, "_id": -1 },
+                    false,
+                ),
+                index(
+                    "user_idempotency_key",
+                    doc! { "userId": 1, "idempotencyKey": 1 },
+                    true,
+                ),
+            ])
+            .await
+            .context("creating the payments indexes")?;
+        self.outbox
+            .create_index(index(
+                "unpublished",
+                doc! { "publishedAt": 1, "createdAt": 1, "_id": 1 },
+                false,
+            ))
+            .await
+            .context("creating the outbox index")?;
+        Ok(())
+    }
+
+    /// Runs `body` in a transaction, retrying the whole of it after a transient error and
+    /// the commit after an unknown commit result, as MongoDB's drivers recommend.
+    async fn in_transaction<T, F>(&self, mut body: F) -> Result<T, MongoError>
+    where
+        F: for<'s> FnMut(
+            &'s mut mongodb::ClientSession,
+        ) -> futures::future::BoxFuture<'s, Result<T, MongoError>>,
+    {
+        let mut session = self.client.start_session().await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            session.start_transaction().await?;
+            let value = match body(&mut session).await {
+                Ok(value) => value,
+                Err(e) => {
+                    let _ = session.abort_transaction().await;
+                    if e.contains_label(TRANSIENT_TRANSACTION_ERROR)
+                        && attempt < TRANSACTION_ATTEMPTS
+                    {
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(e);
+                }
+            };
+            let mut commit_attempt = 0;
+            loop {
+                commit_attempt += 1;
+                match session.commit_transaction().await {
+                    Ok(()) => return Ok(value),
+                    Err(e)
+                        if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                            && commit_attempt < TRANSACTION_ATTEMPTS =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(5 * u64::from(attempt.min(20)))
+}
+
+fn is_duplicate_key(error: &MongoError) -> bool {
+    match error.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(e)) => e.code == DUPLICATE_KEY,
+        ErrorKind::Command(e) => e.code == DUPLICATE_KEY,
+        _ => false,
+    }
+}
+
+fn date(at: DateTime<Utc>) -> bson::DateTime {
+    bson::DateTime::from_millis(at.timestamp_millis())
+}
+
+fn history_doc(h: &HistoryEntry) -> Document {
+    doc! {
+        "from": h.from.map(|s| s.as_str()),
+        "to": h.to.as_str(),
+        "at": date(h.at),
+        "actor": h.actor.to_string(),
+        "note": h.note.as_deref(),
+    }
+}
+
+fn payment_doc(p: &Payment) -> Document {
+    doc! {
+        "_id": p.id.to_string(),
+        "userId": p.user_id.to_string(),
+        "amount": p.money.amount.minor_units(),
+        "currency": p.money.currency.code(),
+        "description": p.description.as_ref().map(|d| d.as_str()),
+        "idempotencyKey": p.idempotency_key.as_str(),
+        "status": p.status.as_str(),
+        "failureReason": p.failure_reason.as_deref(),
+        "history": p.history.iter().map(|h| Bson::Document(history_doc(h))).collect::<Vec<_>>(),
+        "createdAt": date(p.created_at),
+        "updatedAt": date(p.updated_at),
+    }
+}
+
+fn outbox_doc(envelope: &Envelope) -> anyhow::Result<Document> {
+    Ok(doc! {
+        "_id": envelope.id.to_string(),
+        "type": envelope.event_type.as_str(),
+        "envelope": serde_json::to_string(envelope)?,
+        "createdAt": date(envelope.time),
+        "publishedAt": Bson::Null,
+    })
+}
+
+fn opt_str(d: &Document, key: &str) -> anyhow::Result<Option<String>> {
+    match d.get(key) {
+        None | Some(Bson::Null) => Ok(None),
+        Some(Bson::String(s)) => Ok(Some(s.clone())),
+        Some(other) => anyhow::bail!("{key} is not a string: {other:?}"),
+    }
+}
+
+fn time(d: &Document, key: &str) -> anyhow::Result<DateTime<Utc>> {
+    let millis = d.get_datetime(key)?.timestamp_millis();
+    DateTime::from_timestamp_millis(millis).with_context(|| format!("{key} out of range"))
+}
+
+fn uuid(d: &Document, key: &str) -> anyhow::Result<Uuid> {
+    Ok(Uuid::parse_str(d.get_str(key)?)?)
+}
+
+fn parse_payment(d: &Document) -> anyhow::Result<Payment> {
+    let bad = |e: String| anyhow::anyhow!(e);
+    let amount = match d.get("amount") {
+        Some(Bson::Int64(n)) => *n,
+        Some(Bson::Int32(n)) => i64::from(*n),
+        other => anyhow::bail!("amount is not an integer: {other:?}"),
+    };
+    let history = d
+        .get_array("history")?
+        .iter()
+        .map(|entry| {
+            let h = entry
+                .as_document()
+                .context("history entry is not a document")?;
+            Ok(HistoryEntry {
+                from: opt_str(h, "from")?
+                    .as_deref()
+                    .map(PaymentStatus::parse)
+                    .transpose()
+                    .map_err(bad)?,
+                to: PaymentStatus::parse(h.get_str("to")?).map_err(bad)?,
+                at: time(h, "at")?,
+                actor: Actor::parse(h.get_str("actor")?).map_err(bad)?,
+                note: opt_str(h, "note")?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::Ok(Payment {
+        id: uuid(d, "_id")?,
+        user_id: uuid(d, "userId")?,
+        money: Money::new(
+            Amount::new(amount).map_err(bad)?,
+            Currency::parse(d.get_str("currency")?).map_err(bad)?,
+        ),
+        description: Description::parse_optional(opt_str(d, "description")?.as_deref())
+            .map_err(bad)?,
+        idempotency_key: IdempotencyKey::parse(d.get_str("idempotencyKey")?).map_err(bad)?,
+        status: PaymentStatus::parse(d.get_str("status")?).map_err(bad)?,
+        failure_reason: opt_str(d, "failureReason")?,
+        history,
+        created_at: time(d, "createdAt")?,
+        updated_at: time(d, "updatedAt")?,
+    })
+    .with_context(|| format!("reading stored payment {:?}", d.get("_id")))
+}
+
+#[async_trait::async_trait]
+impl PaymentStore for MongoStore {
+    async fn insert(&self, payment: &Payment, event: &Envelope) -> anyhow::Result<Inserted> {
+        let payment_doc = payment_doc(payment);
+        let event_doc = outbox_doc(event)?;
+        let (payments, outbox) = (self.payments.clone(), self.outbox.clone());
+        let written = self
+            .in_transaction(|session| {
+                let (payments, outbox) = (payments.clone(), outbox.clone());
+                let (payment_doc, event_doc) = (payment_doc.clone(), event_doc.clone());
+                Box::pin(async move {
+                    payments
+                        .insert_one(payment_doc)
+                        .session(&mut *session)
+                        .await?;
+                    outbox.insert_one(event_doc).session(&mut *session).await?;
+                    Ok(())
+                })
+            })
+            .await;
+        match written {
+            Ok(()) => Ok(Inserted::Created(payment.clone())),
+            Err(e) if is_duplicate_key(&e) => {
+                // The unique index refused it: the key is taken, and the payment that took
+                // it is committed. Nothing of ours was written.
+                let existing = self
+                    .payments
+                    .find_one(doc! {
+                        "userId": payment.user_id.to_string(),
+                        "idempotencyKey": payment.idempotency_key.as_str(),
+                    })
+                    .await?
+                    .context("duplicate idempotency key but no payment holds it")?;
+                Ok(Inserted::Existing(parse_payment(&existing)?))
+            }
+            Err(e) => Err(anyhow::Error::new(e).context("inserting a payment")),
+        }
+    }
+
+    async fn get(&self, id: Uuid) -> anyhow::Result<Option<Payment>> {
+        self.payments
+            .find_one(doc! { "_id": id.to_string() })
+            .await?
+            .map(|d| parse_payment(&d))
+            .transpose()
+    }
+
+    async fn apply(
+        &self,
+        transition: &Transition,
+        event: Option<&Envelope>,
+    ) -> anyhow::Result<Option<Payment>> {
+        let filter = doc! {
+            "_id": transition.payment_id.to_string(),
+            "status": transition.from.as_str(),
+        };
+        let mut set = doc! {
+            "status": transition.to.as_str(),
+            "updatedAt": date(transition.entry.at),
+        };
+        if let Some(reason) = &transition.failure_reason {
+            set.insert("failureReason", reason.as_str());
+        }
+        let update = doc! {
+            "$set": set,
+            "$push": { "history": history_doc(&transition.entry) },
+        };
+        let updated = match event {
+            // No event: the conditional update alone is atomic.
+            None => {
+                self.payments
+                    .find_one_and_update(filter, update)
+                    .return_document(ReturnDocument::After)
+                    .await?
+            }
+            Some(event) => {
+                let event_doc = outbox_doc(event)?;
+                let (payments, outbox) = (self.payments.clone(), self.outbox.clone());
+                self.in_transaction(|session| {
+                    let (payments, outbox) = (payments.clone(), outbox.clone());
+                    let (filter, update, event_doc) =
+                        (filter.clone(), update.clone(), event_doc.clone());
+                    Box::pin(async move {
+                        let updated = payments
+                            .find_one_and_update(filter, update)
+                            .return_document(ReturnDocument::After)
+                            .session(&mut *session)
+                            .await?;
+                        // Lost the race: write no event either.
+                        if updated.is_some() {
+                            outbox.insert_one(event_doc).session(&mut *session).await?;
+                        }
+                        Ok(updated)
+                    })
+                })
+                .await?
+            }
+        };
+        updated.map(|d| parse_payment(&d)).transpose()
+    }
+
+    async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Payment>> {
+        let mut filter = doc! { "userId": query.user_id.to_string() };
+        if let Some(status) = query.status {
+            filter.insert("status", status.as_str());
+        }
+        if let Some(cursor) = query.after {
+            let at = date(cursor.created_at);
+            filter.insert(
+                "$or",
+                vec![
+                    doc! { "createdAt": { "$lt": at } },
+                    doc! { "createdAt": at, "_id": { "$lt": cursor.id.to_string() } },
+                ],
+            );
+        }
+        let docs: Vec<Document> = self
+            .payments
+            .find(filter)
+            .sort(doc! { "createdAt": -1, "_id": -1 })
+            .limit(i64::from(query.limit))
+            .await?
+            .try_collect()
+            .await?;
+        docs.iter().map(parse_payment).collect()
+    }
+
+    async fn pending_of_user(&self, user_id: Uuid) -> anyhow::Result<Vec<Uuid>> {
+        let docs: Vec<Document> = self
+            .payments
+            .find(doc! { "userId": user_id.to_string(), "status": PaymentStatus::Pending.as_str() })
+            .projection(doc! { "_id": 1 })
+            .await?
+            .try_collect()
+            .await?;
+        docs.iter().map(|d| uuid(d, "_id")).collect()
+    }
+
+    async fn ping(&self) -> Result<(), String> {
+        self.database
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map(|_| ())
+            .map_err(|_| "unreachable".to_owned())
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxStore for MongoStore {
+    async fn pending(&self, limit: u64) -> anyhow::Result<Vec<Envelope>> {
+        let docs: Vec<Document> = self
+            .outbox
+            .find(doc! { "publishedAt": Bson::Null })
+            .sort(doc! { "createdAt": 1, "_id": 1 })
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await?
+            .try_collect()
+            .await?;
+        docs.iter()
+            .map(|d| Ok(serde_json::from_str(d.get_str("envelope")?)?))
+            .collect()
+    }
+
+    async fn mark_published(&self, ids: &[Uuid]) -> anyhow::Result<()> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.outbox
+            .update_many(
+                doc! { "_id": { "$in": ids } },
+                doc! { "$set": { "publishedAt": date(crate::domain::now()) } },
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
+//! Payments API tests: the real application over HTTP, on MongoDB + RabbitMQ and on the
+//! embedded store + in-process bus (the same contract for both).
