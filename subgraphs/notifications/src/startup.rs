@@ -1,0 +1,206 @@
+//! Building and running the notifications service: `Application::build` connects the store
+//! and the mailer and binds the port (0 picks a free one, which is how tests spawn the real
+//! app); `run_until_stopped` serves GraphQL (HTTP and websocket) and runs both consumers.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{Router, routing::get};
+use lettre::message::Mailbox;
+use service_kit::{
+    CancellationToken,
+    events::{EventBus, EventSource, WorkQueue},
+    http::{GraphqlState, graphql_handler, serve, with_standard_layers},
+    jwt::{JwtSettings, JwtVerifier, KeySource},
+    telemetry::{ReadinessCheck, Shutdown, ops_routes},
+};
+use tokio::net::TcpListener;
+
+use crate::{
+    config::NotificationsConfig,
+    email::{FolderMailer, Mailer, SmtpMailer, Templates},
+    events::{LIVE_BINDING, LiveHandler, WORK_BINDINGS, WorkHandler},
+    graphql::{NotificationsSchema, schema_builder},
+    live::LiveHub,
+    service::{Dependencies, NotificationService},
+    storage::{MemoryStore, NotificationStore, RedisStore},
+    websocket,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    service: Arc<NotificationService>,
+    hub: Arc<LiveHub>,
+    source: EventSource,
+    queue: WorkQueue,
+}
+
+impl Application {
+    /// Connects the store (Redis or in-process) and the mailer (SMTP or a folder), checks
+    /// the templates and binds the listener. Events come from `source`; live announcements
+    /// go to `bus`. Tokens are verified against auth's JWKS (`JWKS_URL`).
+    pub async fn build(
+        config: NotificationsConfig,
+        bus: Arc<dyn EventBus>,
+        source: EventSource,
+    ) -> anyhow::Result<Self> {
+        let verifier = JwtVerifier::new(
+            KeySource::Url {
+                url: config.jwks_url.clone(),
+                refresh_interval: config.jwks_refresh,
+            },
+            JwtSettings::new(config.issuer.clone(), config.audience.clone()),
+        );
+        Self::build_with_verifier(config, bus, source, verifier).await
+    }
+
+    /// [`Application::build`] with a given token verifier (tests use a static key set).
+    pub async fn build_with_verifier(
+        config: NotificationsConfig,
+        bus: Arc<dyn EventBus>,
+        source: EventSource,
+        verifier: JwtVerifier,
+    ) -> anyhow::Result<Self> {
+        let store: Arc<dyn NotificationStore> = match &config.redis_url {
+            Some(url) => Arc::new(
+                RedisStore::connect(url, &config.redis_prefix, config.store.clone()).await?,
+            ),
+            None => Arc::new(MemoryStore::new(config.store.clone())),
+        };
+        let mailer: Arc<dyn Mailer> = match &config.smtp_url {
+            Some(url) => Arc::new(SmtpMailer::new(url, config.smtp_timeout)?),
+            None => Arc::new(FolderMailer::new(config.mail_dir())?),
+        };
+        let templates = Templates::new(config.templates_dir.clone(), store.clone());
+        templates.check_all().await?;
+        let from: Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("MAIL_FROM: {e}"))?;
+        let service = Arc::new(NotificationService::new(Dependencies {
+            store: store.clone(),
+            mailer: mailer.clone(),
+            templates,
+            bus: bus.clone(),
+            from,
+            rate_limit: config.rate_limit,
+            email_lease: config.smtp_timeout * 3 + Duration::from_secs(10),
+        }));
+        let hub = LiveHub::new();
+        let schema: NotificationsSchema = schema_builder()
+            .data(service.clone())
+            .data(hub.clone())
+            .finish();
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(StoreCheck(store)),
+            Arc::new(BrokerCheck(bus)),
+            Arc::new(MailCheck(mailer)),
+        ];
+        let router = routes(schema, verifier, checks);
+        let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
+        let port = listener.local_addr()?.port();
+        let queue = WorkQueue {
+            name: config.queue.name.clone(),
+            bindings: WORK_BINDINGS.iter().map(|b| (*b).to_owned()).collect(),
+            prefetch: config.queue.prefetch,
+            max_attempts: config.queue.max_attempts,
+            retry_delays: config.queue.retry_delays.clone(),
+        };
+        Ok(Self {
+            listener,
+            port,
+            router,
+            service,
+            hub,
+            source,
+            queue,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn service(&self) -> Arc<NotificationService> {
+        self.service.clone()
+    }
+
+    pub fn hub(&self) -> Arc<LiveHub> {
+        self.hub.clone()
+    }
+
+    /// Serves until `shutdown`, consuming the work queue and this instance's live queue
+    /// meanwhile; then lets in-flight requests and handlers finish.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let work = {
+            let (source, queue, stop) = (self.source.clone(), self.queue, stop.clone());
+            let handler = Arc::new(WorkHandler::new(self.service.clone()));
+            tokio::spawn(async move { source.run_work_queue(queue, handler, stop).await })
+        };
+        let live = {
+            let (source, stop) = (self.source.clone(), stop.clone());
+            let handler = Arc::new(LiveHandler::new(self.hub.clone()));
+            tokio::spawn(async move {
+                source
+                    .run_live(vec![LIVE_BINDING.to_owned()], handler, stop)
+                    .await
+            })
+        };
+        let served = serve(self.listener, self.router, shutdown).await;
+        stop.cancel();
+        let _ = work.await;
+        let _ = live.await;
+        served.map_err(Into::into)
+    }
+}
+
+fn routes(
+    schema: NotificationsSchema,
+    verifier: JwtVerifier,
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+) -> Router {
+    let state = GraphqlState { schema, verifier };
+    let app = Router::new()
+        .route("/graphql", get(websocket::upgrade).post(graphql_handler))
+        .with_state(state)
+        .merge(ops_routes(checks));
+    with_standard_layers(app, 1024 * 1024, Duration::from_secs(30))
+}
+
+struct StoreCheck(Arc<dyn NotificationStore>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for StoreCheck {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.ping().await
+    }
+}
+
+struct BrokerCheck(Arc<dyn EventBus>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for BrokerCheck {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.check().await
+    }
+}
+
+struct MailCheck(Arc<dyn Mailer>);
+
+#[async_trait::async_trait]
+impl ReadinessCheck for MailCheck {
+    fn name(&self) -> &'static str {
+        "mail"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.check().await
+    }
+}

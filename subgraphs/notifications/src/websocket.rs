@@ -1,0 +1,151 @@
+//! GraphQL subscriptions over a websocket on `/graphql` (`graphql-transport-ws`, and the
+//! legacy `graphql-ws` sub-protocol).
+//!
+//! The connection is authenticated before async-graphql sees it: the first message must be
+//! `connection_init` with `{"Authorization": "Bearer <token>"}` in its payload, verified
+//! with the shared [`JwtVerifier`]. Following the protocol, a rejected `connection_init`
+//! closes the socket with `4403 Forbidden`, a `subscribe` before the connection is
+//! acknowledged with `4401 Unauthorized`, and no `connection_init` within 10 seconds with
+//! `4408`.
+
+use std::time::Duration;
+
+use async_graphql::{Data, ObjectType, SubscriptionType};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::{
+    extract::{
+        State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket},
+    },
+    response::Response,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use service_kit::{
+    graphql::{Identity, RequestAuth},
+    http::GraphqlState,
+    jwt::{JwtVerifier, bearer_token},
+};
+
+const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `GET /graphql` with a websocket upgrade.
+pub async fn upgrade<Q, M, S>(
+    State(state): State<GraphqlState<Q, M, S>>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    upgrade
+        .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| connection(socket, state, protocol))
+}
+
+/// What the client's first messages amounted to.
+enum Opening {
+    Accepted(Box<Identity>, Message),
+    Rejected(u16, &'static str),
+    Gone,
+}
+
+async fn connection<Q, M, S>(
+    socket: WebSocket,
+    state: GraphqlState<Q, M, S>,
+    protocol: GraphQLProtocol,
+) where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let (mut sink, mut stream) = socket.split();
+    let opening = tokio::time::timeout(
+        INIT_TIMEOUT,
+        opening(&mut sink, &mut stream, &state.verifier),
+    )
+    .await
+    .unwrap_or(Opening::Rejected(4408, "Connection initialisation timeout"));
+    let (identity, init) = match opening {
+        Opening::Accepted(identity, init) => (identity, init),
+        Opening::Rejected(code, reason) => {
+            metrics::counter!("notifications_websocket_rejected_total", "code" => code.to_string())
+                .increment(1);
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: reason.into(),
+                })))
+                .await;
+            return;
+        }
+        Opening::Gone => return,
+    };
+    tracing::debug!(user = %identity.user_id, "websocket connection authenticated");
+    let data = {
+        let mut data = Data::default();
+        data.insert(RequestAuth::Authenticated(*identity));
+        data
+    };
+    // Hand the connection to async-graphql, replaying the connection_init it must see.
+    let stream = futures::stream::once(async move { Ok(init) }).chain(stream);
+    GraphQLWebSocket::new_with_pair(sink, stream, state.schema, protocol)
+        .on_connection_init(move |_| async move { Ok(data) })
+        .serve()
+        .await;
+}
+
+/// Reads until `connection_init` (answering pings meanwhile) and verifies its token.
+async fn opening(
+    sink: &mut futures::stream::SplitSink<WebSocket, Message>,
+    stream: &mut futures::stream::SplitStream<WebSocket>,
+    verifier: &JwtVerifier,
+) -> Opening {
+    while let Some(Ok(message)) = stream.next().await {
+        let text = match &message {
+            Message::Text(text) => text.as_str().to_owned(),
+            Message::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            Message::Close(_) => return Opening::Gone,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        let Ok(parsed) = serde_json::from_str::<Value>(&text) else {
+            return Opening::Rejected(4400, "Invalid message");
+        };
+        match parsed.get("type").and_then(Value::as_str) {
+            Some("connection_init") => {
+                return match authenticate(verifier, parsed.get("payload")).await {
+                    Some(identity) => Opening::Accepted(Box::new(identity), message),
+                    None => Opening::Rejected(4403, "Forbidden"),
+                };
+            }
+            Some("ping") => {
+                let pong = serde_json::json!({ "type": "pong" }).to_string();
+                if sink.send(Message::Text(pong.into())).await.is_err() {
+                    return Opening::Gone;
+                }
+            }
+            Some("subscribe" | "start") => return Opening::Rejected(4401, "Unauthorized"),
+            _ => return Opening::Rejected(4400, "Invalid message"),
+        }
+    }
+    Opening::Gone
+}
+
+/// The identity of a `connection_init` payload's `Authorization` (any case) bearer token.
+async fn authenticate(verifier: &JwtVerifier, payload: Option<&Value>) -> Option<Identity> {
+    let header = payload?
+        .as_object()?
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, value)| value.as_str())?;
+    let token = bearer_token(header)?;
+    match verifier.verify(token).await.and_then(Identity::from_claims) {
+        Ok(identity) => Some(identity),
+        Err(e) => {
+            tracing::debug!(reason = %e, "websocket connection rejected");
+            None
+        }
+    }
+}
