@@ -11,7 +11,10 @@ use std::{
 use axum::{
     Extension, Json, Router,
     body::{Body, Bytes},
-    extract::{ConnectInfo, FromRequestParts, Query, State, WebSocketUpgrade},
+    extract::{
+        ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, State, WebSocketUpgrade,
+        rejection::BytesRejection,
+    },
     http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header, request::Parts},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -21,7 +24,6 @@ use serde_json::{Map, Value};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
-    limit::RequestBodyLimitLayer,
 };
 use tracing::Instrument;
 
@@ -113,7 +115,9 @@ pub fn routes(state: SharedState) -> anyhow::Result<Router> {
         )
         .route("/metrics", get(metrics))
         .with_state(state.clone());
-    app = app.layer(RequestBodyLimitLayer::new(config.limits.max_body_bytes));
+    // The body limit applies where the body is read, so an oversized request gets a GraphQL
+    // error (413) rather than a bare text response.
+    app = app.layer(DefaultBodyLimit::max(config.limits.max_body_bytes));
     if let Some(cors) = cors_layer(config)? {
         app = app.layer(cors);
     }
@@ -197,8 +201,23 @@ async fn graphql_post(
     caller: Option<Extension<Caller>>,
     ClientAddr(ip): ClientAddr,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let status = rejection.status();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                "the request body is too large"
+            } else {
+                "the request body could not be read"
+            };
+            return error_response(&RequestError::new(
+                status,
+                GraphQLError::new(message, codes::LIMIT_EXCEEDED),
+            ));
+        }
+    };
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

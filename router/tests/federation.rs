@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestRouter, shop_config, start_shop};
+use common::{TestRouter, error_codes, shop_config, start_shop};
 use serde_json::json;
 
 async fn shop_router() -> (common::Shop, TestRouter) {
@@ -39,5 +39,273 @@ async fn a_query_spanning_four_subgraphs_is_merged_into_one_response() {
                 ]
             }
         ])
+    );
+}
+
+#[tokio::test]
+async fn requires_chains_across_three_subgraphs() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query("{ topProducts { upc shippingNote } }", json!({}))
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["topProducts"],
+        json!([
+            { "upc": "1", "shippingNote": "shipping costs 50" },
+            { "upc": "2", "shippingNote": "free shipping" },
+            { "upc": "3", "shippingNote": "shipping costs 25" }
+        ])
+    );
+}
+
+#[tokio::test]
+async fn provided_fields_and_entities_from_another_subgraph() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query(
+            r#"{ review(id: "3") { body author { username name reviews { id } } product { name } } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["review"],
+        json!({
+            "body": "Could be better.",
+            "author": { "username": "user2", "name": "User 2", "reviews": [{ "id": "3" }, { "id": "4" }] },
+            "product": { "name": "Chair" }
+        })
+    );
+}
+
+#[tokio::test]
+async fn aliases_fragments_and_typename_keep_the_client_shape_and_order() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query(
+            r#"query Shape {
+                b: product(upc: "3") { t: __typename label: name ...Stock }
+                a: topProducts(first: 1) { __typename ...P }
+                __typename
+            }
+            fragment P on Product { code: upc n: name }
+            fragment Stock on Product { inStock }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"],
+        json!({
+            "b": { "t": "Product", "label": "Chair", "inStock": true },
+            "a": [{ "__typename": "Product", "code": "1", "n": "Table" }],
+            "__typename": "Query"
+        })
+    );
+    // Keys come in the order the operation asked for them (checked on the raw text, since
+    // a parsed JSON object forgets its order).
+    let text = router
+        .http
+        .post(router.url("/graphql"))
+        .json(&json!({ "query": "{ b: product(upc: \"3\") { t: __typename label: name } a: __typename }" }))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        text,
+        r#"{"data":{"b":{"t":"Product","label":"Chair"},"a":"Query"}}"#
+    );
+}
+
+#[tokio::test]
+async fn include_and_skip_follow_variables() {
+    let (_shop, router) = shop_router().await;
+    let query = r#"query($with: Boolean!, $without: Boolean = false) {
+        product(upc: "1") { name reviews @include(if: $with) { body } inStock @skip(if: $without) }
+    }"#;
+    let (_, on) = router.query(query, json!({ "with": true })).await;
+    assert_eq!(
+        on["data"]["product"],
+        json!({ "name": "Table", "reviews": [{ "body": "Love it!" }, { "body": "Prefer something else." }], "inStock": true }),
+        "{on}"
+    );
+    let (_, off) = router
+        .query(query, json!({ "with": false, "without": true }))
+        .await;
+    assert_eq!(off["data"]["product"], json!({ "name": "Table" }), "{off}");
+}
+
+#[tokio::test]
+async fn mutation_root_fields_run_in_order_across_subgraphs() {
+    let (shop, router) = shop_router().await;
+    let (_, body) = router
+        .query(
+            r#"mutation {
+                first: createUser(name: "Ann") { id name }
+                review: addReview(upc: "1", body: "second") { body product { name } }
+                third: createUser(name: "Bob") { name }
+            }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["first"], json!({ "id": "4", "name": "Ann" }));
+    assert_eq!(
+        body["data"]["review"],
+        json!({ "body": "second", "product": { "name": "Table" } })
+    );
+    assert_eq!(body["data"]["third"], json!({ "name": "Bob" }));
+    let calls = shop.accounts_state.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        ["createUser:Ann", "addReview:second", "createUser:Bob"]
+    );
+}
+
+#[tokio::test]
+async fn entity_field_errors_come_back_with_nulls_and_their_codes() {
+    let (_shop, router) = shop_router().await;
+    let (status, body) = router
+        .query("{ topProducts(first: 2) { upc warehouse } }", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body["data"]["topProducts"],
+        json!([{ "upc": "1", "warehouse": null }, { "upc": "2", "warehouse": null }])
+    );
+    // async-graphql reports entity errors without the entity's index (see the re-pathing
+    // test with a scripted subgraph in `resilience.rs`), so only the codes are checked here.
+    assert_eq!(
+        error_codes(&body),
+        ["WAREHOUSE_DOWN", "WAREHOUSE_DOWN"],
+        "{body}"
+    );
+    assert_eq!(body["errors"][0]["extensions"]["serviceName"], "inventory");
+}
+
+#[tokio::test]
+async fn a_root_field_error_keeps_the_other_root_fields() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query("{ brokenField users { id } }", json!({}))
+        .await;
+    assert_eq!(body["data"]["brokenField"], json!(null));
+    assert_eq!(
+        body["data"]["users"],
+        json!([{ "id": "1" }, { "id": "2" }, { "id": "3" }])
+    );
+    assert_eq!(body["errors"][0]["path"], json!(["brokenField"]));
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+    assert_eq!(body["errors"][0]["message"], "accounts says no");
+}
+
+#[tokio::test]
+async fn typename_only_queries_need_no_subgraph() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router.query("{ __typename }", json!({})).await;
+    assert_eq!(body, json!({ "data": { "__typename": "Query" } }));
+}
+
+#[tokio::test]
+async fn invalid_operations_are_rejected_with_the_spec_errors() {
+    let (_shop, router) = shop_router().await;
+    let (status, body) = router.query("{ topProducts { nope } }", json!({})).await;
+    assert_eq!(status, 400);
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"]);
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nope"),
+        "{body}"
+    );
+    assert!(body["errors"][0]["locations"].is_array(), "{body}");
+
+    let (status, body) = router.query("{ topProducts { ", json!({})).await;
+    assert_eq!(status, 400);
+    assert_eq!(error_codes(&body), ["GRAPHQL_PARSE_FAILED"]);
+
+    let (status, body) = router
+        .query(
+            "query($upc: String!) { product(upc: $upc) { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+}
+
+#[tokio::test]
+async fn variables_reach_the_subgraphs() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query(
+            "query($upc: String!, $n: Int) { product(upc: $upc) { name } topProducts(first: $n) { upc } }",
+            json!({ "upc": "2", "n": 1 }),
+        )
+        .await;
+    assert_eq!(
+        body["data"],
+        json!({ "product": { "name": "Couch" }, "topProducts": [{ "upc": "1" }] }),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn get_requests_run_queries_but_not_mutations() {
+    let (_shop, router) = shop_router().await;
+    let response = router
+        .http
+        .get(router.url("/graphql"))
+        .query(&[
+            ("query", "query($u: String!) { product(upc: $u) { name } }"),
+            ("variables", r#"{"u":"1"}"#),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["product"]["name"], "Table");
+
+    let response = router
+        .http
+        .get(router.url("/graphql"))
+        .query(&[("query", r#"mutation { createUser(name: "x") { id } }"#)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn authorization_and_trace_context_are_forwarded() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query_with(
+            r#"{ auth: echoHeader(name: "authorization") trace: echoHeader(name: "traceparent") }"#,
+            json!({}),
+            &[
+                ("authorization", "Bearer abc"),
+                (
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(body["data"]["auth"], "Bearer abc", "{body}");
+    let trace = body["data"]["trace"].as_str().unwrap();
+    assert!(
+        trace.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{trace}"
+    );
+    assert!(
+        !trace.contains("00f067aa0ba902b7"),
+        "a new span id: {trace}"
     );
 }

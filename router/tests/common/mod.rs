@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod shop;
+pub mod tokens;
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -192,4 +193,108 @@ pub fn error_codes(body: &serde_json::Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// A subgraph whose answers a test scripts: `answer` gets each request body and returns
+/// (status, body). Counts requests.
+pub struct ScriptedSubgraph {
+    pub addr: SocketAddr,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+pub async fn scripted_subgraph<F>(answer: F) -> ScriptedSubgraph
+where
+    F: Fn(serde_json::Value) -> (u16, serde_json::Value) + Send + Sync + 'static,
+{
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let answer = std::sync::Arc::new(answer);
+    let counter = hits.clone();
+    let app = Router::new().route(
+        "/graphql",
+        post(move |body: axum::Json<serde_json::Value>| {
+            let answer = answer.clone();
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (status, body) = answer(body.0);
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    axum::Json(body),
+                )
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    ScriptedSubgraph { addr, hits }
+}
+
+/// An address nothing listens on.
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    addr
+}
+
+pub fn set_subgraph_url(config: &mut router::RouterConfig, name: &str, addr: SocketAddr) {
+    config.subgraphs.entry(name.into()).or_default().url = Some(subgraph_url(addr));
+}
+
+/// The real `router` binary in a child process, configured through the environment.
+pub struct RouterProcess {
+    child: tokio::process::Child,
+    pub port: u16,
+    http: reqwest::Client,
+}
+
+impl RouterProcess {
+    pub async fn spawn(env: &[(&str, &str)]) -> Self {
+        let port = closed_port().await.port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_router"))
+            .envs(env.iter().copied())
+            .env("ROUTER_PORT", port.to_string())
+            .env("ROUTER_SUPERGRAPH_WATCH", "false")
+            .env("LOG_FORMAT", "pretty")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let http = reqwest::Client::new();
+        let health = format!("http://127.0.0.1:{port}/health");
+        for _ in 0..200 {
+            if http.get(&health).send().await.is_ok() {
+                return Self { child, port, http };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the router process did not start");
+    }
+
+    pub async fn query_with(
+        &self,
+        query: &str,
+        variables: serde_json::Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, serde_json::Value) {
+        let mut request = self
+            .http
+            .post(format!("http://127.0.0.1:{}/graphql", self.port))
+            .json(&serde_json::json!({ "query": query, "variables": variables }));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or_default())
+    }
+}
+
+impl Drop for RouterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
 }
