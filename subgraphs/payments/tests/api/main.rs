@@ -2,3 +2,13 @@
 
 //! Payments API tests: the real application over HTTP, on MongoDB + RabbitMQ and on the
 //! embedded store + in-process bus (the same contract for both).
+
+mod authorization;
+mod bad_input;
+mod concurrency;
+mod events;
+mod helpers;
+mod idempotency;
+mod lifecycle;
+mod pagination;
+mod process;

@@ -1,0 +1,565 @@
+//! `spawn_app`: the real payments application on port 0, on a database, exchange and work
+//! queue of its own, trusting a JWKS the test serves (so tests can sign their own tokens).
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
+use futures::StreamExt;
+use jsonwebtoken::{
+    Algorithm, EncodingKey, Header,
+    jwk::{self, AlgorithmParameters, Jwk, JwkSet},
+};
+use lapin::{
+    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
+use payments::{Application, PaymentsConfig, service::PaymentService};
+use serde_json::{Value, json};
+use service_kit::{
+    config::Env,
+    events::{Envelope, EventBus, InProcessBus, rabbitmq::RabbitBus},
+    jwt::{Claims, Role},
+    testing::{TcpProxy, servers, unique_name},
+};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Which real adapters an app runs on. The contract tests run against both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// MongoDB (the MongoDB-wire test server) and RabbitMQ, as in production.
+    Real,
+    /// The embedded store and the in-process bus, as in the one-command run.
+    Embedded,
+}
+
+pub struct Options {
+    pub backend: Backend,
+    /// Put a cuttable proxy between the app's publisher and RabbitMQ.
+    pub broker_proxy: bool,
+    /// How long the simulated processor takes.
+    pub processor_latency_ms: u64,
+}
+
+impl Options {
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            broker_proxy: false,
+            processor_latency_ms: 20,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub service: Arc<PaymentService>,
+    pub keys: Keys,
+    /// Publishes events to the app as another service would (never through the proxy).
+    pub publisher: Arc<dyn EventBus>,
+    pub proxy: Option<TcpProxy>,
+    events: mpsc::UnboundedReceiver<Envelope>,
+    stop: Option<oneshot::Sender<()>>,
+    cleanup: Option<Cleanup>,
+}
+
+enum Cleanup {
+    Real {
+        database: String,
+        exchange: String,
+        queue: String,
+    },
+    Embedded {
+        dir: std::path::PathBuf,
+    },
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(Options::new(backend)).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let keys = Keys::generate();
+    let jwks_url = serve_jwks(keys.jwks.clone()).await;
+    let exchange = unique_name("test_events");
+    let queue = unique_name("payments_work");
+    let mut vars: Vec<(String, String)> = vec![
+        ("PAYMENTS_PORT".into(), "0".into()),
+        ("JWKS_URL".into(), jwks_url),
+        ("AMQP_EXCHANGE".into(), exchange.clone()),
+        ("PAYMENTS_WORK_QUEUE".into(), queue.clone()),
+        (
+            "PAYMENTS_PROCESSOR_LATENCY_MS".into(),
+            options.processor_latency_ms.to_string(),
+        ),
+        ("OUTBOX_MAX_BACKOFF_MS".into(), "500".into()),
+        ("OUTBOX_POLL_INTERVAL_MS".into(), "100".into()),
+    ];
+    let (cleanup, events, bus, publisher, proxy): (
+        Cleanup,
+        _,
+        Arc<dyn EventBus>,
+        Arc<dyn EventBus>,
+        _,
+    ) = match options.backend {
+        Backend::Real => {
+            let database = unique_name("payments_test");
+            vars.push(("MONGODB_URL".into(), servers::mongodb_url()));
+            vars.push(("MONGODB_DATABASE".into(), database.clone()));
+            // The consumer reads from the real broker directly; only publishing may be cut.
+            vars.push(("AMQP_URL".into(), servers::amqp_url()));
+            let events = rabbit_listener(&exchange).await;
+            declare_work_queue(&exchange, &queue).await;
+            let mut amqp = servers::amqp_url();
+            let proxy = if options.broker_proxy {
+                let upstream = tokio::net::lookup_host(amqp_host(&amqp))
+                    .await
+                    .unwrap()
+                    .next()
+                    .unwrap();
+                let proxy = TcpProxy::start(upstream).await.unwrap();
+                amqp = amqp.replace(&amqp_host(&amqp), &proxy.addr().to_string());
+                Some(proxy)
+            } else {
+                None
+            };
+            let bus: Arc<dyn EventBus> = Arc::new(RabbitBus::new(amqp, exchange.clone()));
+            let publisher: Arc<dyn EventBus> =
+                Arc::new(RabbitBus::new(servers::amqp_url(), exchange.clone()));
+            (
+                Cleanup::Real {
+                    database,
+                    exchange,
+                    queue,
+                },
+                events,
+                bus,
+                publisher,
+                proxy,
+            )
+        }
+        Backend::Embedded => {
+            let dir = std::env::temp_dir().join(unique_name("payments_test"));
+            vars.push(("DATA_DIR".into(), dir.display().to_string()));
+            let bus = InProcessBus::default();
+            let mut rx = bus.subscribe();
+            let (tx, events) = mpsc::unbounded_channel();
+            tokio::spawn(async move {
+                while let Ok(envelope) = rx.recv().await {
+                    let _ = tx.send(envelope);
+                }
+            });
+            let bus: Arc<dyn EventBus> = Arc::new(bus);
+            (Cleanup::Embedded { dir }, events, bus.clone(), bus, None)
+        }
+    };
+    let config = PaymentsConfig::from_env(&Env::from_map(vars)).unwrap();
+    let app = Application::build(config, bus).await.unwrap();
+    let port = app.port();
+    let service = app.service();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(app.run_until_stopped(Box::pin(async {
+        let _ = stopped.await;
+    })));
+    let test_app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        service,
+        keys,
+        publisher,
+        proxy,
+        events,
+        stop: Some(stop),
+        cleanup: Some(cleanup),
+    };
+    // Once the app answers, its relay and consumer tasks have started (they are spawned
+    // before the server), so an event published from now on is consumed.
+    let health = test_app
+        .client
+        .get(format!("{}/health", test_app.address))
+        .send()
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+    test_app
+}
+
+/// Serves `jwks` at `http://127.0.0.1:<port>/.well-known/jwks.json`, as auth would.
+pub async fn serve_jwks(jwks: JwkSet) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = axum::Router::new().route(
+        "/.well-known/jwks.json",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { axum::Json(jwks) }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://127.0.0.1:{port}/.well-known/jwks.json")
+}
+
+/// A signing key like auth's, with its public half as a JWKS.
+pub struct Keys {
+    encoding: EncodingKey,
+    pub jwks: JwkSet,
+    pub kid: String,
+}
+
+impl Keys {
+    pub fn generate() -> Self {
+        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+        let der = signing.to_pkcs8_der().unwrap();
+        let kid = unique_name("kid");
+        let jwk = Jwk {
+            common: jwk::CommonParameters {
+                key_id: Some(kid.clone()),
+                key_algorithm: Some(jwk::KeyAlgorithm::EdDSA),
+                ..Default::default()
+            },
+            algorithm: AlgorithmParameters::OctetKeyPair(jwk::OctetKeyPairParameters {
+                key_type: jwk::OctetKeyPairType::OctetKeyPair,
+                curve: jwk::EllipticCurve::Ed25519,
+                x: URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
+            }),
+        };
+        Self {
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            jwks: JwkSet { keys: vec![jwk] },
+            kid,
+        }
+    }
+
+    pub fn claims(user_id: Uuid, role: Role, exp_offset: i64) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: user_id.to_string(),
+            email: format!("{}@example.com", user_id.simple()),
+            role,
+            iss: "platform-auth".into(),
+            aud: "platform".into(),
+            exp: now + exp_offset,
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4().to_string(),
+        }
+    }
+
+    pub fn sign(&self, claims: &Claims) -> String {
+        self.sign_with_kid(&self.kid, claims)
+    }
+
+    /// Signs with this key but names `kid` in the header (to forge another key's tokens).
+    pub fn sign_with_kid(&self, kid: &str, claims: &Claims) -> String {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
+    }
+
+    /// A valid access token for `user_id`.
+    pub fn token(&self, user_id: Uuid, role: Role) -> String {
+        self.sign(&Self::claims(user_id, role, 600))
+    }
+}
+
+/// A signed-in user of a test.
+pub struct Caller {
+    pub id: Uuid,
+    pub token: String,
+}
+
+impl TestApp {
+    pub fn user(&self) -> Caller {
+        let id = Uuid::now_v7();
+        Caller {
+            id,
+            token: self.keys.token(id, Role::User),
+        }
+    }
+
+    pub fn admin(&self) -> Caller {
+        let id = Uuid::now_v7();
+        Caller {
+            id,
+            token: self.keys.token(id, Role::Admin),
+        }
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `createPayment`, which must succeed; returns the payment.
+    pub async fn create(&self, caller: &Caller, amount: i64, key: &str) -> Value {
+        let response = self
+            .graphql(
+                CREATE,
+                json!({ "input": { "amount": amount, "currency": "USD", "description": "test", "idempotencyKey": key } }),
+                Some(&caller.token),
+            )
+            .await;
+        assert!(
+            response["errors"].is_null(),
+            "createPayment failed: {response}"
+        );
+        response["data"]["createPayment"].clone()
+    }
+
+    /// A mutation on a payment by id (`processPayment`, `cancelPayment`, `refundPayment`).
+    pub async fn act(&self, mutation: &str, id: &Value, caller: &Caller) -> Value {
+        let query = format!("mutation($id: ID!) {{ {mutation}(id: $id) {{ {PAYMENT_FIELDS} }} }}");
+        self.graphql(&query, json!({ "id": id }), Some(&caller.token))
+            .await
+    }
+
+    /// Every payment of `user`, newest first, read through the API as an ADMIN.
+    pub async fn all_payments(&self, user: Uuid) -> Vec<Value> {
+        let admin = self.admin();
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .graphql(
+                    USER_PAYMENTS,
+                    json!({ "r": [{ "__typename": "User", "id": user }], "first": 100, "after": after }),
+                    Some(&admin.token),
+                )
+                .await;
+            let connection = &page["data"]["_entities"][0]["payments"];
+            assert!(page["errors"].is_null(), "{page}");
+            all.extend(
+                connection["edges"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["node"].clone()),
+            );
+            if connection["pageInfo"]["hasNextPage"] != true {
+                return all;
+            }
+            after = connection["pageInfo"]["endCursor"]
+                .as_str()
+                .map(str::to_owned);
+        }
+    }
+
+    /// The next event of `event_type` the app published, waiting up to `within`.
+    pub async fn next_event(&mut self, event_type: &str, within: Duration) -> Option<Envelope> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .ok()??;
+            if event.event_type == event_type {
+                return Some(event);
+            }
+        }
+    }
+
+    /// The next event the app published, whatever its type, waiting up to `within`.
+    pub async fn next_any(&mut self, within: Duration) -> Option<Envelope> {
+        tokio::time::timeout(within, self.events.recv())
+            .await
+            .ok()?
+    }
+
+    /// Every event that arrives within `within`.
+    pub async fn events_within(&mut self, within: Duration) -> Vec<Envelope> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut events = Vec::new();
+        while let Ok(Some(event)) = tokio::time::timeout_at(deadline, self.events.recv()).await {
+            events.push(event);
+        }
+        events
+    }
+}
+
+fn amqp_host(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_creds = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, rest)| rest);
+    after_creds
+        .split('/')
+        .next()
+        .unwrap_or(after_creds)
+        .to_owned()
+}
+
+/// Declares the app's work queue before the app starts, so events published by the test
+/// right away are already routed to it.
+async fn declare_work_queue(exchange: &str, queue: &str) {
+    let conn = service_kit::events::rabbitmq::connect(&servers::amqp_url())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    service_kit::events::consumer::declare_work_queue(
+        &channel,
+        exchange,
+        &payments::events::work_queue(queue),
+    )
+    .await
+    .unwrap();
+    let _ = conn.close(200, "bye".into()).await;
+}
+
+/// A real RabbitMQ consumer bound to the test's exchange, forwarding every event.
+async fn rabbit_listener(exchange: &str) -> mpsc::UnboundedReceiver<Envelope> {
+    let conn = service_kit::events::rabbitmq::connect(&servers::amqp_url())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    service_kit::events::rabbitmq::declare_exchange(&channel, exchange)
+        .await
+        .unwrap();
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            exchange.into(),
+            "payment.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let _conn = conn;
+        while let Some(Ok(delivery)) = consumer.next().await {
+            let envelope = Envelope::from_slice(&delivery.data).unwrap();
+            delivery.ack(BasicAckOptions::default()).await.unwrap();
+            if tx.send(envelope).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(cleanup) = self.cleanup.take() else {
+            return;
+        };
+        // Async cleanup on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                match cleanup {
+                    Cleanup::Real {
+                        database,
+                        exchange,
+                        queue,
+                    } => {
+                        if let Ok(client) =
+                            mongodb::Client::with_uri_str(servers::mongodb_url()).await
+                        {
+                            let _ = client.database(&database).drop().await;
+                        }
+                        if let Ok(conn) =
+                            service_kit::events::rabbitmq::connect(&servers::amqp_url()).await
+                            && let Ok(channel) = conn.create_channel().await
+                        {
+                            let work = payments::events::work_queue(&queue);
+                            let mut queues = vec![work.name.clone(), work.dead_letter_queue()];
+                            queues.extend(
+                                work.retry_delays
+                                    .iter()
+                                    .map(|d| format!("{}.retry.{}ms", work.name, d.as_millis())),
+                            );
+                            for name in queues {
+                                let _ = channel
+                                    .queue_delete(name.as_str().into(), Default::default())
+                                    .await;
+                            }
+                            let _ = channel
+                                .exchange_delete(exchange.as_str().into(), Default::default())
+                                .await;
+                            let _ = conn.close(200, "bye".into()).await;
+                        }
+                    }
+                    Cleanup::Embedded { dir } => {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub const PAYMENT_FIELDS: &str = "id user { id } amount currency status description idempotencyKey failureReason history { status previousStatus at actor note } createdAt updatedAt";
+pub const CREATE: &str = "mutation Create($input: CreatePaymentInput!) { createPayment(input: $input) { id user { id } amount currency status description idempotencyKey failureReason history { status previousStatus at actor note } createdAt updatedAt } }";
+pub const PAYMENT: &str = "query($id: ID!) { payment(id: $id) { id status amount } }";
+/// `User.payments` the way the router asks for it: through `_entities`.
+pub const USER_PAYMENTS: &str = "query($r: [_Any!]!, $first: Int, $after: String, $status: PaymentStatus) { _entities(representations: $r) { ... on User { id payments(first: $first, after: $after, status: $status) { edges { cursor node { id amount status createdAt } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }";
+
+/// The `extensions.code` of the first error.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {response}"))
+}
+
+/// Declares one `#[tokio::test]` per backend for a contract test `async fn(Backend)`.
+#[macro_export]
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod real {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Real).await
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Embedded).await
+                }
+            )*
+        }
+    };
+}
