@@ -3,3 +3,10 @@
 //! The notifications service's API tests: the real application over HTTP and websockets,
 //! on Redis + RabbitMQ + a real SMTP server, and on the embedded store, bus and mail folder
 //! (the same contract for both).
+
+mod events;
+mod graphql;
+mod helpers;
+mod store;
+mod subscriptions;
+mod tokens;

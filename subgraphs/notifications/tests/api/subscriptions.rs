@@ -1,0 +1,203 @@
+//! `Subscription.notificationAdded` over a real websocket (`graphql-transport-ws`).
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use service_kit::{events::PaymentCreated, jwt::Role};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, connect_async,
+    tungstenite::{Message, client::IntoClientRequest},
+};
+use uuid::Uuid;
+
+use crate::{
+    contract,
+    helpers::{Backend, Options, payment, spawn_app, spawn_instance},
+    tokens::TestKeys,
+};
+
+contract!(
+    subscribers_get_their_own_notifications_and_nobody_elses,
+    a_connection_without_a_valid_token_is_closed_with_4403,
+    subscribing_before_connection_init_is_closed_with_4401,
+);
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn open(url: &str) -> Socket {
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (socket, response) = connect_async(request).await.unwrap();
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    socket
+}
+
+async fn send(socket: &mut Socket, message: Value) {
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+}
+
+/// The next protocol message (JSON), or the close frame's code.
+async fn next(socket: &mut Socket) -> Result<Value, Option<u16>> {
+    loop {
+        let message = tokio::time::timeout(WAIT, socket.next())
+            .await
+            .expect("a message in time");
+        match message {
+            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text).unwrap()),
+            Some(Ok(Message::Close(frame))) => return Err(frame.map(|f| u16::from(f.code))),
+            Some(Ok(_)) => continue,
+            Some(Err(_)) | None => return Err(None),
+        }
+    }
+}
+
+/// An authenticated connection with a running `notificationAdded` subscription.
+async fn subscribe(url: &str, token: &str) -> Socket {
+    let mut socket = open(url).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationAdded { id kind title read } }" } }),
+    )
+    .await;
+    socket
+}
+
+async fn next_notification(socket: &mut Socket) -> Value {
+    let message = next(socket).await.unwrap();
+    assert_eq!(message["type"], "next", "{message}");
+    assert_eq!(message["id"], "1");
+    message["payload"]["data"]["notificationAdded"].clone()
+}
+
+async fn subscribers_get_their_own_notifications_and_nobody_elses(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut alice_ws = subscribe(&app.ws_url, &app.keys.token_for(alice)).await;
+    let mut bob_ws = subscribe(&app.ws_url, &app.keys.token_for(bob)).await;
+    // The subscriptions are registered once the hub knows both users.
+    crate::helpers::wait_for("both subscriptions", || async {
+        (app.hub.connected_users() >= 2).then_some(())
+    })
+    .await;
+
+    app.fixture
+        .publish(&PaymentCreated(payment(alice, 1000, "PENDING")))
+        .await;
+    let stored = app.wait_for_notifications(alice, 1).await;
+    assert_eq!(stored, ["PAYMENT_CREATED"]);
+    app.fixture
+        .publish(&PaymentCreated(payment(bob, 2000, "PENDING")))
+        .await;
+
+    let for_alice = next_notification(&mut alice_ws).await;
+    assert_eq!(for_alice["kind"], "PAYMENT_CREATED");
+    assert_eq!(for_alice["read"], false);
+    // Bob's first notification is his own, not Alice's (sent before it).
+    let for_bob = next_notification(&mut bob_ws).await;
+    assert_ne!(for_bob["id"], for_alice["id"]);
+    let token = app.keys.token_for(bob);
+    let bobs = app.notifications_of(bob, &token, "").await;
+    assert_eq!(
+        bobs["notifications"]["edges"][0]["node"]["id"],
+        for_bob["id"]
+    );
+    let token = app.keys.token_for(alice);
+    let alices = app.notifications_of(alice, &token, "").await;
+    assert_eq!(
+        alices["notifications"]["edges"][0]["node"]["id"],
+        for_alice["id"]
+    );
+
+    // Completing the subscription ends it cleanly.
+    send(&mut alice_ws, json!({ "id": "1", "type": "complete" })).await;
+    let _ = alice_ws.close(None).await;
+}
+
+async fn a_connection_without_a_valid_token_is_closed_with_4403(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = Uuid::new_v4();
+    let expired = app.keys.sign(&TestKeys::claims(user, Role::User, -3600));
+    let foreign = TestKeys::generate().token_for(user);
+    for payload in [
+        json!({}),
+        json!({ "Authorization": "Bearer not.a.token" }),
+        json!({ "Authorization": format!("Bearer {expired}") }),
+        json!({ "Authorization": format!("Bearer {foreign}") }),
+        json!({ "Authorization": app.keys.token_for(user) }), // no "Bearer "
+    ] {
+        let mut socket = open(&app.ws_url).await;
+        send(
+            &mut socket,
+            json!({ "type": "connection_init", "payload": payload }),
+        )
+        .await;
+        assert_eq!(next(&mut socket).await, Err(Some(4403)), "{payload}");
+    }
+    // The same connection with a valid token is acknowledged.
+    let mut socket = open(&app.ws_url).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", app.keys.token_for(user)) } }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+}
+
+async fn subscribing_before_connection_init_is_closed_with_4401(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut socket = open(&app.ws_url).await;
+    send(&mut socket, json!({ "type": "ping" })).await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "pong");
+    send(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationAdded { id } }" } }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await, Err(Some(4401)));
+}
+
+/// Two instances on one work queue: whichever stores the notification, the instance that
+/// holds the user's websocket pushes it (live fan-out through RabbitMQ).
+#[tokio::test]
+async fn the_instance_holding_the_websocket_delivers_whichever_instance_consumed() {
+    let first = spawn_app(Backend::Real).await;
+    let options = Options::new(Backend::Real);
+    let second = spawn_instance(first.fixture.clone(), &options, first.keys.clone()).await;
+    let user = Uuid::new_v4();
+    let mut socket = subscribe(&second.ws_url, &second.keys.token_for(user)).await;
+    crate::helpers::wait_for("the subscription", || async {
+        (second.hub.connected_users() >= 1).then_some(())
+    })
+    .await;
+    let mut seen = Vec::new();
+    for amount in 1..=6 {
+        first
+            .fixture
+            .publish(&PaymentCreated(payment(user, amount, "PENDING")))
+            .await;
+        seen.push(next_notification(&mut socket).await["id"].clone());
+    }
+    let token = first.keys.token_for(user);
+    let stored = first.notifications_of(user, &token, "").await;
+    assert_eq!(stored["unreadNotificationCount"], 6);
+    assert_eq!(seen.len(), 6);
+}
