@@ -45,8 +45,10 @@ where
             .into()
     }
     let app = Router::new()
-        .route("/graphql", post(handler::<Q, M, S>))
-        .route_service("/graphql/ws", GraphQLSubscription::new(schema.clone()))
+        .route(
+            "/graphql",
+            post(handler::<Q, M, S>).get_service(GraphQLSubscription::new(schema.clone())),
+        )
         .route("/health", get(|| async { "ok" }))
         .with_state(schema);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,9 +6,11 @@
 use std::sync::{Arc, Mutex};
 
 use async_graphql::{
-    Context, EmptySubscription, ErrorExtensions, ID, Object, SDLExportOptions, Schema, SimpleObject,
+    Context, EmptySubscription, ErrorExtensions, ID, Object, SDLExportOptions, Schema,
+    SimpleObject, Subscription,
 };
 use axum::http::HeaderMap;
+use futures::{Stream, StreamExt};
 
 /// Request headers a resolver may look at (forwarding tests echo them back).
 #[derive(Clone, Default)]
@@ -453,11 +455,37 @@ impl ReviewsMutation {
     }
 }
 
-pub type ReviewsSchema = Schema<ReviewsQuery, ReviewsMutation, EmptySubscription>;
+pub struct ReviewsSubscription;
+
+#[Subscription(name = "Subscription")]
+impl ReviewsSubscription {
+    /// The reviews of a product, one every `everyMs` milliseconds, then the stream ends
+    /// (or never ends when `forever` is set, repeating the reviews).
+    async fn review_added(
+        &self,
+        upc: String,
+        #[graphql(default = 10)] every_ms: u64,
+        #[graphql(default = false)] forever: bool,
+    ) -> impl Stream<Item = Review> {
+        let reviews: Vec<ReviewData> = all_reviews().into_iter().filter(|r| r.upc == upc).collect();
+        let reviews: Vec<ReviewData> = if forever {
+            reviews.iter().cycle().take(100_000).cloned().collect()
+        } else {
+            reviews
+        };
+        futures::stream::iter(reviews).then(move |r| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(every_ms)).await;
+            Review(r)
+        })
+    }
+}
+
+pub type ReviewsSchema = Schema<ReviewsQuery, ReviewsMutation, ReviewsSubscription>;
 
 pub fn reviews_schema(calls: Arc<Mutex<Vec<String>>>) -> ReviewsSchema {
-    Schema::build(ReviewsQuery, ReviewsMutation, EmptySubscription)
+    Schema::build(ReviewsQuery, ReviewsMutation, ReviewsSubscription)
         .enable_federation()
+        .enable_subscription_in_federation()
         .data(calls)
         .finish()
 }
