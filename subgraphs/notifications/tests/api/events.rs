@@ -27,6 +27,7 @@ contract!(
     over_the_rate_limit_the_email_is_skipped_but_the_notification_stored,
     email_preferences_are_honoured_per_kind,
     a_transient_smtp_failure_is_retried_and_a_permanent_one_is_not,
+    a_changed_template_file_is_used_for_the_next_email,
 );
 
 async fn every_event_type_makes_its_notification_and_email(backend: Backend) {
@@ -401,4 +402,46 @@ async fn an_unparseable_message_is_dead_lettered_and_the_next_one_handled() {
     );
     delivery.ack(BasicAckOptions::default()).await.unwrap();
     let _ = conn.close(200, "bye".into()).await;
+}
+
+async fn a_changed_template_file_is_used_for_the_next_email(backend: Backend) {
+    let mut options = Options::new(backend);
+    options.own_templates = true;
+    let app = spawn_app_with(options).await;
+    let fx = &app.fixture;
+    let first = Uuid::new_v4();
+    let first_address = format!("first-{}@example.com", first.simple());
+    fx.publish(&registered(first, &first_address, "First"))
+        .await;
+    let mails = fx.mails_to(&first_address, 1).await;
+    assert_eq!(mails[0]["subject"], "Welcome to the platform, First!");
+    let cached = app
+        .service
+        .store()
+        .cached_template("welcome.txt")
+        .await
+        .unwrap()
+        .expect("the template is cached in the store");
+    assert!(cached.source.contains("Welcome to the platform"));
+
+    let path = fx.templates_dir().join("welcome.txt");
+    let changed = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("Welcome to the platform,", "Glad you joined us,");
+    std::fs::write(&path, changed).unwrap();
+
+    let second = Uuid::new_v4();
+    let second_address = format!("second-{}@example.com", second.simple());
+    fx.publish(&registered(second, &second_address, "Second"))
+        .await;
+    let mails = fx.mails_to(&second_address, 1).await;
+    assert_eq!(mails[0]["subject"], "Glad you joined us, Second!");
+    let cached = app
+        .service
+        .store()
+        .cached_template("welcome.txt")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(cached.source.contains("Glad you joined us"));
 }

@@ -14,6 +14,7 @@ use lapin::options::QueueDeleteOptions;
 use notifications::{
     Application, NotificationsConfig,
     live::LiveHub,
+    service::NotificationService,
     storage::{RedisStore, StoreSettings},
 };
 use serde_json::{Value, json};
@@ -48,6 +49,8 @@ pub enum Backend {
 pub struct Options {
     pub backend: Backend,
     pub email_rate_limit: u32,
+    /// Serve templates from a copy of the crate's, which the test may edit.
+    pub own_templates: bool,
 }
 
 impl Options {
@@ -55,6 +58,7 @@ impl Options {
         Self {
             backend,
             email_rate_limit: 100,
+            own_templates: false,
         }
     }
 }
@@ -79,6 +83,7 @@ pub struct TestApp {
     pub keys: TestKeys,
     pub fixture: Arc<Fixture>,
     pub hub: Arc<LiveHub>,
+    pub service: Arc<NotificationService>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -167,6 +172,19 @@ impl Fixture {
             ),
             ("SMTP_TIMEOUT_SECS".into(), "5".into()),
         ];
+        if options.own_templates {
+            let dir = self.templates_dir();
+            std::fs::create_dir_all(&dir).unwrap();
+            let crate_templates = concat!(env!("CARGO_MANIFEST_DIR"), "/templates");
+            for entry in std::fs::read_dir(crate_templates).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+            }
+            vars.push((
+                "NOTIFICATIONS_TEMPLATES_DIR".into(),
+                dir.display().to_string(),
+            ));
+        }
         if self.backend == Backend::Real {
             vars.push(("REDIS_URL".into(), servers::redis_url()));
             vars.push(("REDIS_KEY_PREFIX".into(), self.redis_prefix.clone()));
@@ -175,6 +193,11 @@ impl Fixture {
             vars.push(("SMTP_URL".into(), format!("smtp://127.0.0.1:{port}")));
         }
         NotificationsConfig::from_env(&Env::from_map(vars)).unwrap()
+    }
+
+    /// The test's own templates folder (with `own_templates`).
+    pub fn templates_dir(&self) -> PathBuf {
+        self.data_dir.join("templates")
     }
 
     fn source(&self) -> EventSource {
@@ -309,6 +332,7 @@ pub async fn spawn_instance(fixture: Arc<Fixture>, options: &Options, keys: Test
     .unwrap();
     let port = app.port();
     let hub = app.hub();
+    let service = app.service();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(Box::pin(async {
         let _ = stopped.await;
@@ -320,6 +344,7 @@ pub async fn spawn_instance(fixture: Arc<Fixture>, options: &Options, keys: Test
         keys,
         fixture,
         hub,
+        service,
         stop: Some(stop),
     };
     app.wait_until_consuming().await;

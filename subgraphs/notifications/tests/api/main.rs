@@ -7,6 +7,7 @@
 mod events;
 mod graphql;
 mod helpers;
+mod process;
 mod store;
 mod subscriptions;
 mod tokens;
