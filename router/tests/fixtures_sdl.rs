@@ -6,9 +6,18 @@ mod common;
 
 #[test]
 fn shop_subgraph_sdls_are_up_to_date() {
-    let dir = common::fixtures_dir().join("shop");
+    check("shop", common::shop::sdls());
+}
+
+#[test]
+fn catalog_subgraph_sdls_are_up_to_date() {
+    check("catalog", common::catalog::sdls());
+}
+
+fn check(fixture: &str, sdls: Vec<(&str, String)>) {
+    let dir = common::fixtures_dir().join(fixture);
     let update = std::env::var("UPDATE_FIXTURES").is_ok_and(|v| v == "1");
-    for (name, sdl) in common::shop::sdls() {
+    for (name, sdl) in sdls {
         let path = dir.join(format!("{name}.graphql"));
         if update {
             std::fs::create_dir_all(&dir).unwrap();

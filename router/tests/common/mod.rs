@@ -2,6 +2,7 @@
 //! a router built in-process against them, and small HTTP helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod catalog;
 pub mod shop;
 pub mod tokens;
 
@@ -299,4 +300,21 @@ impl Drop for RouterProcess {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
+}
+
+/// The catalog subgraphs and a router config pointing at them.
+pub async fn catalog_config() -> router::RouterConfig {
+    let media = serve_subgraph(catalog::media_schema()).await;
+    let ratings = serve_subgraph(catalog::ratings_schema()).await;
+    let people = serve_subgraph(catalog::people_schema()).await;
+    let mut config = router::RouterConfig {
+        port: 0,
+        ..Default::default()
+    };
+    config.supergraph.path = fixtures_dir().join("catalog/supergraph.graphql");
+    config.supergraph.watch = false;
+    set_subgraph_url(&mut config, "media", media);
+    set_subgraph_url(&mut config, "ratings", ratings);
+    set_subgraph_url(&mut config, "people", people);
+    config
 }
