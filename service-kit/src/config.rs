@@ -30,6 +30,9 @@ type Lookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// A source of configuration variables.
 pub struct Env {
     lookup: Lookup,
+    /// Every variable a configuration asked for, so a deployment can be checked for
+    /// variables that no service reads (typos, leftovers).
+    read: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Env {
@@ -37,6 +40,7 @@ impl Env {
     pub fn process() -> Self {
         Self {
             lookup: Box::new(|key| std::env::var(key).ok()),
+            read: Default::default(),
         }
     }
 
@@ -50,13 +54,22 @@ impl Env {
             .collect();
         Self {
             lookup: Box::new(move |key| map.get(key).cloned()),
+            read: Default::default(),
         }
     }
 
     /// The raw value; empty strings count as unset, as shells and compose files
     /// commonly pass `VAR=` to mean "not set".
     pub fn get(&self, key: &str) -> Option<String> {
+        if let Ok(mut read) = self.read.lock() {
+            read.insert(key.to_owned());
+        }
         (self.lookup)(key).filter(|v| !v.trim().is_empty())
+    }
+
+    /// Whether a configuration has asked for `key`.
+    pub fn was_read(&self, key: &str) -> bool {
+        self.read.lock().is_ok_and(|read| read.contains(key))
     }
 
     /// A value parsed with `FromStr`, or `default` when unset.
