@@ -2,6 +2,8 @@
 //! unions and interfaces across subgraphs, `@override`, `@inaccessible`, nested keys,
 //! `resolvable: false` references and null keys.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{TestRouter, catalog_config, error_codes};

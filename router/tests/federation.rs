@@ -1,5 +1,7 @@
 //! Federated queries through the real router against the shop fixture subgraphs.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{TestRouter, error_codes, shop_config, start_shop};

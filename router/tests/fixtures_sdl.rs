@@ -2,6 +2,8 @@
 //! supergraphs the other tests use would describe different subgraphs. Run with
 //! `UPDATE_FIXTURES=1` to rewrite them, then `node compose.mjs` in tests/fixtures.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 #[test]

@@ -1,6 +1,8 @@
 //! JWT verification at the router: bad tokens are 401 `UNAUTHENTICATED` before planning,
 //! good ones are forwarded to subgraphs with their claims.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{TestRouter, error_codes, shop_config, start_shop, tokens};

@@ -1,5 +1,7 @@
 //! Request limits, introspection switch and rate limits, through the real router.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{TestRouter, closed_port, error_codes, shop_config, start_shop};

@@ -1,6 +1,8 @@
 //! What clients get when subgraphs fail: partial data, re-pathed errors, null propagation,
 //! timeouts and the circuit breaker.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::{
