@@ -1,19 +1,51 @@
 //! The GraphiQL playground, served entirely by the router: no CDN is reachable from many
-//! networks (nor from these machines), so a page that loads its scripts from one is blank.
-//!
-//! TODO: embed a built GraphiQL bundle (npm `graphiql`) under `router/assets/graphiql/` and
-//! serve it from `/graphiql/{file}`; until then the page is a minimal self-contained editor.
+//! networks (nor from the project's machines), and a page that loads its scripts from one
+//! renders nothing. The assets are vendored gzipped (`router/assets/graphiql`, rebuilt by
+//! its `update.sh`) and embedded in the binary.
 
 use axum::{
     extract::Path,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 
-pub const PAGE: &str = include_str!("../assets/playground.html");
+pub const PAGE: &str = include_str!("../assets/graphiql/index.html");
 
-/// Static assets of the playground.
+const ASSETS: [(&str, &str, &[u8]); 4] = [
+    (
+        "graphiql.min.js",
+        "application/javascript; charset=utf-8",
+        include_bytes!("../assets/graphiql/graphiql.min.js.gz"),
+    ),
+    (
+        "graphiql.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../assets/graphiql/graphiql.min.css.gz"),
+    ),
+    (
+        "react.production.min.js",
+        "application/javascript; charset=utf-8",
+        include_bytes!("../assets/graphiql/react.production.min.js.gz"),
+    ),
+    (
+        "react-dom.production.min.js",
+        "application/javascript; charset=utf-8",
+        include_bytes!("../assets/graphiql/react-dom.production.min.js.gz"),
+    ),
+];
+
+/// A playground asset, sent gzipped as stored (every browser accepts gzip).
 pub async fn asset(Path(file): Path<String>) -> Response {
-    let _ = file;
-    StatusCode::NOT_FOUND.into_response()
+    let Some((_, content_type, body)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = axum::body::Body::from(bytes::Bytes::from_static(body)).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    response
 }

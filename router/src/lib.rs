@@ -38,6 +38,8 @@ impl Application {
     /// Loads the supergraph, sets up authentication and limits, and binds the listener
     /// (port 0 picks a free one, which is how tests run the real router).
     pub async fn build(config: RouterConfig) -> anyhow::Result<Self> {
+        // Install the Prometheus recorder now: metrics recorded before it exists are lost.
+        let _ = service_kit::telemetry::metrics_handle();
         let runtime = load_runtime(&config).await?;
         let auth = match &config.jwt {
             Some(jwt) => Some(Arc::new(auth::Authenticator::from_config(jwt)?)),

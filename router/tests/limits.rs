@@ -302,3 +302,134 @@ async fn redis_down_fails_open_or_closed_as_configured() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(error_codes(&body), ["RATE_LIMITED"]);
 }
+
+#[tokio::test]
+async fn graphiql_is_served_with_its_own_assets() {
+    let (_shop, router) = router_with(|_| {}).await;
+    for path in ["/", "/graphql"] {
+        let response = router
+            .http
+            .get(router.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let html = response.text().await.unwrap();
+        assert!(html.contains("/graphiql/graphiql.min.js"), "{path}");
+        // Nothing is loaded from elsewhere.
+        assert!(!html.contains("https://"), "{path}");
+    }
+    for asset in [
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ] {
+        let response = router
+            .http
+            .get(router.url(&format!("/graphiql/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        let bytes = response.bytes().await.unwrap();
+        assert!(bytes.len() > 1000 && bytes[..2] == [0x1f, 0x8b], "{asset}");
+    }
+    let missing = router
+        .http
+        .get(router.url("/graphiql/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics() {
+    let (_shop, router) = router_with(|_| {}).await;
+    let health: Value = router
+        .http
+        .get(router.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let ready = router.http.get(router.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["subgraphs"]["accounts"]["status"], "up");
+
+    router
+        .query("{ topProducts { name inStock } }", json!({}))
+        .await;
+    router
+        .query("{ topProducts { name inStock } }", json!({}))
+        .await;
+    let metrics = router
+        .http
+        .get(router.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "router_requests_total",
+        "router_request_duration_seconds",
+        "router_subgraph_request_duration_seconds",
+        "router_plan_cache_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing");
+    }
+    assert!(
+        metrics.contains(r#"result="hit""#),
+        "plan cache hits are counted"
+    );
+
+    // A subgraph that is down makes the router not ready.
+    let (_shop, router) = router_with(|c| {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        common::set_subgraph_url(c, "inventory", addr);
+    })
+    .await;
+    let ready = router.http.get(router.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["subgraphs"]["inventory"]["status"], "down");
+}
+
+#[tokio::test]
+async fn cors_follows_the_allow_list() {
+    let (_shop, router) =
+        router_with(|c| c.cors.allow_origins = vec!["https://app.example".into()]).await;
+    let preflight = |origin: &'static str| {
+        router
+            .http
+            .request(reqwest::Method::OPTIONS, router.url("/graphql"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type,authorization",
+            )
+            .send()
+    };
+    let allowed = preflight("https://app.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let denied = preflight("https://evil.example").await.unwrap();
+    assert!(
+        denied
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
