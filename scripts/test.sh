@@ -15,6 +15,12 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Checked-in SDLs and supergraph match the code, compose, and break nothing undeclared.
 scripts/schema.sh --check
+# docker-compose.yml is valid: Debian's docker-compose validates it without an engine.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  apt-get install -y -qq docker-compose >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
+fi
+docker-compose -f docker-compose.yml config --quiet
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast --profile ci
