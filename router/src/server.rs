@@ -397,6 +397,14 @@ async fn run(
             None,
         );
     };
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        tracing::debug!(
+            query = %crate::telemetry::redact_query(query),
+            variables = %request.variables.as_ref().map(crate::telemetry::redact_variables).unwrap_or_default(),
+            operation_name = request.operation_name.as_deref().unwrap_or_default(),
+            "graphql request received"
+        );
+    }
     let runtime = state.runtime();
     let prepared = match runtime
         .supergraph

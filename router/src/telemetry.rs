@@ -105,3 +105,116 @@ mod tests {
         assert_eq!(ctx.trace_id.len(), 32);
     }
 }
+
+/// Argument and variable names whose values never reach the logs.
+const SECRET_NAMES: [&str; 8] = [
+    "password",
+    "newpassword",
+    "oldpassword",
+    "token",
+    "refreshtoken",
+    "accesstoken",
+    "secret",
+    "authorization",
+];
+
+fn is_secret(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_NAMES.iter().any(|s| lower == *s)
+        || lower.ends_with("password")
+        || lower.ends_with("token")
+}
+
+/// A copy of variables with secret values replaced, for logging.
+pub fn redact_variables(value: &serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = if is_secret(k) {
+                        serde_json::Value::String("[REDACTED]".into())
+                    } else {
+                        redact_variables(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(redact_variables).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The query text with string literals passed to secret arguments (`password: "…"`) replaced.
+pub fn redact_query(query: &str) -> String {
+    let mut out = String::with_capacity(query.len());
+    let chars: Vec<char> = query.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_alphabetic() || c == '_' {
+            let start = i;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            let name: String = chars[start..i].iter().collect();
+            out.push_str(&name);
+            if !is_secret(&name) {
+                continue;
+            }
+            let mut j = i;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            if chars.get(j) != Some(&':') {
+                continue;
+            }
+            j += 1;
+            while j < chars.len() && chars[j].is_whitespace() {
+                j += 1;
+            }
+            if chars.get(j) != Some(&'"') {
+                continue;
+            }
+            // Skip the literal, honouring escapes.
+            let mut k = j + 1;
+            while k < chars.len() && chars[k] != '"' {
+                if chars[k] == '\\' {
+                    k += 1;
+                }
+                k += 1;
+            }
+            out.extend(&chars[i..j]);
+            out.push_str("\"[REDACTED]\"");
+            i = (k + 1).min(chars.len());
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_in_variables_and_queries_are_redacted() {
+        let vars =
+            json!({ "input": { "email": "a@b.c", "password": "hunter2" }, "refreshToken": "r" });
+        let redacted = redact_variables(&vars);
+        assert_eq!(redacted["input"]["password"], "[REDACTED]");
+        assert_eq!(redacted["input"]["email"], "a@b.c");
+        assert_eq!(redacted["refreshToken"], "[REDACTED]");
+
+        let q = r#"mutation { login(email: "a@b.c", password: "hu\"nter2") { accessToken } }"#;
+        let r = redact_query(q);
+        assert!(!r.contains("hu\\\"nter2") && !r.contains("nter2"), "{r}");
+        assert!(r.contains(r#"password: "[REDACTED]""#), "{r}");
+        assert!(r.contains("a@b.c") && r.contains("{ accessToken }"), "{r}");
+    }
+}

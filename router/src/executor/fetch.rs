@@ -16,6 +16,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioTimer},
 };
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::{
     config::{CircuitBreakerConfig, RouterConfig},
@@ -222,8 +223,11 @@ impl SubgraphClient {
             return Err(FetchError::CircuitOpen);
         }
         let started = Instant::now();
+        // A span per fetch, inside the request's span, so logs and traces show each hop.
+        let span = tracing::info_span!("subgraph_fetch", subgraph);
         let result =
             tokio::time::timeout(endpoint.timeout, self.round_trip(endpoint, body, headers))
+                .instrument(span)
                 .await
                 .unwrap_or(Err(FetchError::Timeout));
         let elapsed = started.elapsed().as_secs_f64();

@@ -1,0 +1,97 @@
+//! The supergraph file is watched: a changed file is loaded without dropping requests, and
+//! a broken one is refused while the current supergraph keeps serving. The platform's own
+//! supergraph (`schema/supergraph.graphql`) loads and plans.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestRouter, shop_config, start_shop};
+use serde_json::json;
+
+#[tokio::test]
+async fn a_changed_supergraph_is_reloaded_without_dropping_requests() {
+    let shop = start_shop().await;
+    let full =
+        std::fs::read_to_string(common::fixtures_dir().join("shop/supergraph.graphql")).unwrap();
+    // The old version lacks `Query.users`.
+    let old = full.replace("  users: [User!]! @join__field(graph: ACCOUNTS)\n", "");
+    assert_ne!(old, full, "the fixture changed: update this test");
+    let path = std::env::temp_dir().join(format!("supergraph-{}.graphql", uuid::Uuid::new_v4()));
+    std::fs::write(&path, &old).unwrap();
+    let mut config = shop_config(&shop);
+    config.supergraph.path = path.clone();
+    config.supergraph.watch = true;
+    config.supergraph.poll_interval_ms = 20;
+    let router = std::sync::Arc::new(TestRouter::start(config).await);
+    let echo = "{ users { id } }";
+    let (status, _) = router.query(echo, json!({})).await;
+    assert_eq!(status, 400);
+
+    // Traffic keeps flowing while the file changes.
+    let traffic = {
+        let router = router.clone();
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for _ in 0..100 {
+                let (status, body) = router
+                    .query("{ topProducts { name inStock } }", json!({}))
+                    .await;
+                statuses.push((status, body.get("errors").is_some()));
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Make sure the modification time moves even on coarse clocks.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&path, &full).unwrap();
+    let mut reloaded = false;
+    for _ in 0..200 {
+        let (status, _) = router.query(echo, json!({})).await;
+        if status == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(reloaded, "the new supergraph was not loaded");
+    for (status, had_errors) in traffic.await.unwrap() {
+        assert_eq!((status, had_errors), (200, false));
+    }
+
+    // A broken file is refused; the current supergraph keeps serving.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    std::fs::write(&path, "this is not a supergraph").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = router.query(echo, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn the_platform_supergraph_loads_and_plans() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/supergraph.graphql");
+    let sdl = std::fs::read_to_string(path).unwrap();
+    let supergraph = std::sync::Arc::new(
+        router::planner::Supergraph::from_sdl(&sdl, Default::default(), 16, &|_| None).unwrap(),
+    );
+    assert!(supergraph.subgraphs.contains_key("auth"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let prepared = runtime
+        .block_on(supergraph.prepare("{ me { id email } }", None))
+        .unwrap();
+    assert!(prepared.plan.is_some());
+}
+
+#[test]
+fn the_deployment_config_is_a_valid_router_config() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/router.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config = router::RouterConfig::from_yaml(&text).unwrap();
+    assert!(config.jwt.is_some());
+    assert!(config.rate_limit.per_user.is_some());
+}
