@@ -76,13 +76,20 @@ pub struct PreparedOperation {
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
 
+struct CacheEntry {
+    query: Box<str>,
+    operation_name: Option<Box<str>>,
+    prepared: Prepared,
+}
+
 /// A loaded supergraph: the planner, the API schema and the plan cache.
 pub struct Supergraph {
     planner: Planner,
     pub schema: Arc<SchemaIndex>,
     pub subgraphs: HashMap<String, SubgraphInfo>,
     validation: ValidationPlan,
-    cache: Mutex<LruCache<u64, Prepared>>,
+    /// By hash of (document, operation name); entries keep both to rule out collisions.
+    cache: Mutex<LruCache<u64, CacheEntry>>,
     limits: LimitsConfig,
     /// Hash of the SDL text, to tell a changed file from a touched one.
     pub sdl_hash: u64,
@@ -154,15 +161,16 @@ impl Supergraph {
             operation_name.hash(&mut h);
             h.finish()
         };
-        if let Some(hit) = self.cache_get(key) {
+        if let Some(hit) = self.cache_get(key, query, operation_name) {
             metrics::counter!("router_plan_cache_total", "result" => "hit").increment(1);
             return hit;
         }
         metrics::counter!("router_plan_cache_total", "result" => "miss").increment(1);
         let this = Arc::clone(self);
-        let query = query.to_owned();
-        let operation_name = operation_name.map(str::to_owned);
+        let owned_query = query.to_owned();
+        let owned_name = operation_name.map(str::to_owned);
         let prepared = tokio::task::spawn_blocking(move || {
+            let (query, operation_name) = (owned_query, owned_name);
             let started = std::time::Instant::now();
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
                 this.prepare_uncached(&query, operation_name.as_deref())
@@ -177,18 +185,24 @@ impl Supergraph {
         })
         .await
         .unwrap_or_else(|_| Err(Arc::new(planning_failed())));
-        self.cache_put(key, prepared.clone());
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(
+                key,
+                CacheEntry {
+                    query: query.into(),
+                    operation_name: operation_name.map(Into::into),
+                    prepared: prepared.clone(),
+                },
+            );
+        }
         prepared
     }
 
-    fn cache_get(&self, key: u64) -> Option<Prepared> {
-        self.cache.lock().ok()?.get(&key).cloned()
-    }
-
-    fn cache_put(&self, key: u64, value: Prepared) {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, value);
-        }
+    fn cache_get(&self, key: u64, query: &str, operation_name: Option<&str>) -> Option<Prepared> {
+        let mut cache = self.cache.lock().ok()?;
+        let entry = cache.get(&key)?;
+        (&*entry.query == query && entry.operation_name.as_deref() == operation_name)
+            .then(|| entry.prepared.clone())
     }
 
     pub fn cache_len(&self) -> usize {
