@@ -17,6 +17,10 @@ use crate::domain::{
     Contact, NewNotification, Notification, NotificationId, NotificationKind, Preferences,
 };
 
+/// Expired idempotency entries are swept when a map's size reaches a multiple of this, so
+/// a sweep costs O(1) per insert on average.
+const PRUNE_EVERY: usize = 1024;
+
 #[derive(Default)]
 struct UserState {
     items: BTreeMap<NotificationId, Notification>,
@@ -85,7 +89,9 @@ impl NotificationStore for MemoryStore {
             event_id,
             (notification.id, now + self.settings.idempotency_ttl),
         );
-        state.events.retain(|_, (_, until)| *until > now);
+        if state.events.len() % PRUNE_EVERY == 0 {
+            state.events.retain(|_, (_, until)| *until > now);
+        }
         let entry = state.users.entry(user).or_default();
         entry.items.insert(notification.id, notification.clone());
         entry.unread.insert(notification.id);
@@ -232,7 +238,9 @@ impl NotificationStore for MemoryStore {
             Some(EmailState::Done) => Ok(EmailClaim::Done),
             Some(EmailState::Sending) => Ok(EmailClaim::InProgress),
             None => {
-                state.emails.retain(|_, (_, until)| *until > now);
+                if state.emails.len() % PRUNE_EVERY == 0 {
+                    state.emails.retain(|_, (_, until)| *until > now);
+                }
                 state
                     .emails
                     .insert(event_id, (EmailState::Sending, now + lease));
