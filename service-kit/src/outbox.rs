@@ -111,11 +111,9 @@ impl OutboxRelay {
                 .increment(published.len() as u64);
         }
         // Outbox lag: how long the oldest event still waiting has waited (0 when none).
-        let lag = pending
-            .get(published.len())
-            .map_or(0.0, |oldest| {
-                (chrono::Utc::now() - oldest.time).num_milliseconds().max(0) as f64 / 1000.0
-            });
+        let lag = pending.get(published.len()).map_or(0.0, |oldest| {
+            (chrono::Utc::now() - oldest.time).num_milliseconds().max(0) as f64 / 1000.0
+        });
         metrics::gauge!("outbox_lag_seconds", "service" => self.service).set(lag);
         match failure {
             Some(e) => {
