@@ -350,7 +350,7 @@ async fn handle(
         &trace,
     )
     .instrument(span.clone());
-    let (response, operation, outcome) = match tokio::time::timeout(timeout, work).await {
+    let (mut response, operation, outcome) = match tokio::time::timeout(timeout, work).await {
         Ok(result) => result,
         Err(_) => (
             error_response(&RequestError::new(
@@ -361,6 +361,22 @@ async fn handle(
             "timeout",
         ),
     };
+    // GraphQL over HTTP: clients that accept application/graphql-response+json get it, with
+    // 4xx for invalid operations; legacy application/json clients get 200 for those, since
+    // the request itself was well-formed.
+    let modern = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/graphql-response+json"));
+    if modern {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/graphql-response+json; charset=utf-8"),
+        );
+    } else if outcome == "request_error" && response.status() == StatusCode::BAD_REQUEST {
+        *response.status_mut() = StatusCode::OK;
+    }
     let labels = [
         ("operation", operation_label(operation.as_deref())),
         ("outcome", outcome.to_owned()),
@@ -392,10 +408,9 @@ async fn run(
 ) -> Handled {
     let fail = |e: RequestError, op: Option<String>| (error_response(&e), op, "request_error");
     let Some(query) = request.query.as_deref().filter(|q| !q.trim().is_empty()) else {
-        return fail(
-            RequestError::bad_request("the request has no query", codes::BAD_REQUEST),
-            None,
-        );
+        // Not a well-formed GraphQL-over-HTTP request: 400 whatever the media type.
+        let e = RequestError::bad_request("the request has no query", codes::BAD_REQUEST);
+        return (error_response(&e), None, "invalid_request");
     };
     if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(

@@ -311,3 +311,90 @@ async fn authorization_and_trace_context_are_forwarded() {
         "a new span id: {trace}"
     );
 }
+
+#[tokio::test]
+async fn parallel_entity_fetches_to_one_subgraph_are_batched_and_merged_by_path() {
+    let (_shop, router) = shop_router().await;
+    // Two paths need inventory at the same time: the planner batches them into one
+    // request with an aliased `_entities` per path (a BatchFetch node).
+    let (_, body) = router
+        .query(
+            r#"{ topProducts(first: 2) { upc inStock } product(upc: "3") { upc inStock shippingEstimate } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"],
+        json!({
+            "topProducts": [{ "upc": "1", "inStock": true }, { "upc": "2", "inStock": false }],
+            "product": { "upc": "3", "inStock": true, "shippingEstimate": 25 }
+        })
+    );
+    // The plan really has a BatchFetch (so the test exercises that node).
+    let sdl =
+        std::fs::read_to_string(common::fixtures_dir().join("shop/supergraph.graphql")).unwrap();
+    let supergraph = std::sync::Arc::new(
+        router::planner::Supergraph::from_sdl(&sdl, Default::default(), 4, &|_| None).unwrap(),
+    );
+    let prepared = supergraph
+        .prepare(r#"{ topProducts(first: 2) { upc inStock } product(upc: "3") { upc inStock shippingEstimate } }"#, None)
+        .await
+        .unwrap();
+    let plan = format!("{:?}", prepared.plan);
+    assert!(plan.contains("BatchFetch"), "{plan}");
+}
+
+#[tokio::test]
+async fn defer_is_answered_with_a_clear_not_supported_error() {
+    let (_shop, router) = shop_router().await;
+    let (status, body) = router
+        .query("{ topProducts { name ... @defer { inStock } } }", json!({}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(error_codes(&body), ["DEFER_NOT_SUPPORTED"]);
+}
+
+#[tokio::test]
+async fn graphql_over_http_media_types_decide_the_status_of_invalid_operations() {
+    let (_shop, router) = shop_router().await;
+    let send = |accept: Option<&'static str>| {
+        let mut request = router
+            .http
+            .post(router.url("/graphql"))
+            .json(&json!({ "query": "{ nope }" }));
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        request.send()
+    };
+    let modern = send(Some("application/graphql-response+json"))
+        .await
+        .unwrap();
+    assert_eq!(modern.status(), 400);
+    assert!(
+        modern.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/graphql-response+json")
+    );
+    let legacy = send(Some("application/json")).await.unwrap();
+    assert_eq!(legacy.status(), 200);
+    assert_eq!(legacy.headers()["content-type"], "application/json");
+    let body: serde_json::Value = legacy.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["GRAPHQL_VALIDATION_FAILED"]);
+    assert!(body.get("data").is_none());
+    // A body that is not a GraphQL request is a 400 for everyone.
+    let malformed = router
+        .http
+        .post(router.url("/graphql"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    // No Accept header counts as application/json.
+    let no_accept = send(None).await.unwrap();
+    assert_eq!(no_accept.status(), 200);
+}

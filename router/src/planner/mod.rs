@@ -234,6 +234,14 @@ impl Supergraph {
         limits::check(shape, &self.limits)
             .map_err(|m| RequestError::bad_request(m, codes::LIMIT_EXCEEDED))?;
 
+        // Before validation: the API schema may not declare @defer, and "not supported" is
+        // a clearer answer than "unknown directive".
+        if uses_directive(&document, "defer") || uses_directive(&document, "stream") {
+            return Err(RequestError::bad_request(
+                "@defer and @stream are not supported by this router",
+                codes::DEFER_NOT_SUPPORTED,
+            ));
+        }
         let errors = graphql_tools::validation::validate::validate(
             &self.planner.consumer_schema.document,
             &document,
@@ -259,13 +267,6 @@ impl Supergraph {
             ));
         }
         let variables = variable_definitions(operation);
-        let uses_defer = uses_directive(&document, "defer") || uses_directive(&document, "stream");
-        if uses_defer {
-            return Err(RequestError::bad_request(
-                "@defer and @stream are not supported by this router",
-                codes::DEFER_NOT_SUPPORTED,
-            ));
-        }
 
         let normalized = normalize_operation(&self.planner.supergraph, &document, operation_name)
             .map_err(|e| {

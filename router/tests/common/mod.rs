@@ -161,6 +161,10 @@ impl TestRouter {
         let mut request = self
             .http
             .post(self.url("/graphql"))
+            .header(
+                "accept",
+                "application/graphql-response+json, application/json",
+            )
             .json(&serde_json::json!({ "query": query, "variables": variables }));
         for (k, v) in headers {
             request = request.header(*k, *v);
