@@ -22,6 +22,7 @@ use mongodb::{
     },
     options::{ClientOptions, IndexOptions, ReturnDocument},
 };
+use rand::Rng;
 use service_kit::{events::Envelope, outbox::OutboxStore};
 use uuid::Uuid;
 
@@ -32,8 +33,10 @@ use crate::domain::{
 };
 
 const DUPLICATE_KEY: i32 = 11000;
-/// How often a transaction is retried after a transient error (e.g. a write conflict).
-const TRANSACTION_ATTEMPTS: u32 = 10;
+const WRITE_CONFLICT: i32 = 112;
+/// How often a transaction is run after transient errors (write conflicts with racing
+/// writers); with the backoff below that is several seconds of contention.
+const TRANSACTION_ATTEMPTS: u32 = 100;
 
 #[derive(Clone)]
 pub struct MongoStore {
@@ -134,9 +137,7 @@ impl MongoStore {
                 Ok(value) => value,
                 Err(e) => {
                     let _ = session.abort_transaction().await;
-                    if e.contains_label(TRANSIENT_TRANSACTION_ERROR)
-                        && attempt < TRANSACTION_ATTEMPTS
-                    {
+                    if is_transient(&e) && attempt < TRANSACTION_ATTEMPTS {
                         tokio::time::sleep(backoff(attempt)).await;
                         continue;
                     }
@@ -144,25 +145,37 @@ impl MongoStore {
                 }
             };
             let mut commit_attempt = 0;
-            loop {
+            let committed = loop {
                 commit_attempt += 1;
                 match session.commit_transaction().await {
-                    Ok(()) => return Ok(value),
                     Err(e)
                         if e.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
-                            && commit_attempt < TRANSACTION_ATTEMPTS =>
-                    {
-                        continue;
-                    }
-                    Err(e) => return Err(e),
+                            && commit_attempt < TRANSACTION_ATTEMPTS => {}
+                    other => break other,
                 }
+            };
+            match committed {
+                Ok(()) => return Ok(value),
+                Err(e) if is_transient(&e) && attempt < TRANSACTION_ATTEMPTS => {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Err(e) => return Err(e),
             }
         }
     }
 }
 
+/// Exponential from 2 ms to at most 100 ms, with jitter so that racing writers spread out.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(5 * u64::from(attempt.min(20)))
+    let ceiling = (2_u64 << attempt.min(6)).min(100);
+    Duration::from_millis(rand::thread_rng().gen_range(ceiling / 2..=ceiling))
+}
+
+/// Worth running the whole transaction again: MongoDB labels these, and a write conflict
+/// (code 112) inside a transaction always is one.
+fn is_transient(error: &MongoError) -> bool {
+    error.contains_label(TRANSIENT_TRANSACTION_ERROR)
+        || matches!(error.kind.as_ref(), ErrorKind::Command(e) if e.code == WRITE_CONFLICT)
 }
 
 fn is_duplicate_key(error: &MongoError) -> bool {
@@ -343,37 +356,32 @@ impl PaymentStore for MongoStore {
             "$set": set,
             "$push": { "history": history_doc(&transition.entry) },
         };
-        let updated = match event {
-            // No event: the conditional update alone is atomic.
-            None => {
-                self.payments
-                    .find_one_and_update(filter, update)
-                    .return_document(ReturnDocument::After)
-                    .await?
-            }
-            Some(event) => {
-                let event_doc = outbox_doc(event)?;
-                let (payments, outbox) = (self.payments.clone(), self.outbox.clone());
-                self.in_transaction(|session| {
-                    let (payments, outbox) = (payments.clone(), outbox.clone());
-                    let (filter, update, event_doc) =
-                        (filter.clone(), update.clone(), event_doc.clone());
-                    Box::pin(async move {
-                        let updated = payments
-                            .find_one_and_update(filter, update)
-                            .return_document(ReturnDocument::After)
-                            .session(&mut *session)
-                            .await?;
-                        // Lost the race: write no event either.
-                        if updated.is_some() {
-                            outbox.insert_one(event_doc).session(&mut *session).await?;
-                        }
-                        Ok(updated)
-                    })
+        // Always a transaction, even without an event: a plain write that meets another
+        // transaction's uncommitted write waits on the server until that transaction ends,
+        // while a write inside a transaction fails at once with a transient WriteConflict
+        // and is retried here. Mixing the two can exhaust the connection pool with waiting
+        // plain writes while the transaction they wait for cannot get a connection to commit.
+        let event_doc = event.map(outbox_doc).transpose()?;
+        let (payments, outbox) = (self.payments.clone(), self.outbox.clone());
+        let updated = self
+            .in_transaction(|session| {
+                let (payments, outbox) = (payments.clone(), outbox.clone());
+                let (filter, update, event_doc) =
+                    (filter.clone(), update.clone(), event_doc.clone());
+                Box::pin(async move {
+                    let updated = payments
+                        .find_one_and_update(filter, update)
+                        .return_document(ReturnDocument::After)
+                        .session(&mut *session)
+                        .await?;
+                    // Lost the race: write no event either.
+                    if let (Some(_), Some(event_doc)) = (&updated, event_doc) {
+                        outbox.insert_one(event_doc).session(&mut *session).await?;
+                    }
+                    Ok(updated)
                 })
-                .await?
-            }
-        };
+            })
+            .await?;
         updated.map(|d| parse_payment(&d)).transpose()
     }
 
