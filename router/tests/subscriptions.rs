@@ -288,3 +288,61 @@ async fn limits_keepalive_and_shutdown() {
         }
     }
 }
+
+#[tokio::test]
+async fn one_user_has_a_subscription_budget_across_connections() {
+    let shop = start_shop().await;
+    let keys = tokens::Keys::generate("k1");
+    let mut config = shop_config(&shop);
+    config.jwt = Some(router::config::JwtConfig {
+        jwks_file: Some(keys.jwks_file()),
+        ..Default::default()
+    });
+    config.subscriptions.max_per_user = 1;
+    let router = TestRouter::start(config).await;
+    let token = keys.sign(&tokens::claims(300, 0));
+    let payload = json!({ "Authorization": format!("Bearer {token}") });
+    let forever = json!({ "query": "subscription { reviewAdded(upc: \"1\", forever: true, everyMs: 50) { body } }" });
+
+    let mut first = connect(&router, "graphql-transport-ws").await;
+    init(&mut first, payload.clone()).await;
+    send(
+        &mut first,
+        json!({ "id": "1", "type": "subscribe", "payload": forever }),
+    )
+    .await;
+    assert_eq!(recv(&mut first).await.unwrap()["type"], "next");
+
+    let mut second = connect(&router, "graphql-transport-ws").await;
+    init(&mut second, payload.clone()).await;
+    send(
+        &mut second,
+        json!({ "id": "1", "type": "subscribe", "payload": forever }),
+    )
+    .await;
+    let refused = recv(&mut second).await.unwrap();
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(
+        refused["payload"][0]["extensions"]["code"],
+        "LIMIT_EXCEEDED"
+    );
+
+    // Completing the first frees the budget.
+    send(&mut first, json!({ "id": "1", "type": "complete" })).await;
+    let mut accepted = false;
+    for attempt in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let id = format!("again-{attempt}");
+        send(
+            &mut second,
+            json!({ "id": id, "type": "subscribe", "payload": forever }),
+        )
+        .await;
+        let answer = recv(&mut second).await.unwrap();
+        if answer["type"] == "next" {
+            accepted = true;
+            break;
+        }
+    }
+    assert!(accepted, "the budget was not released");
+}
