@@ -397,7 +397,7 @@ impl Connection {
             }
             return;
         }
-        let Some(primary) = prepared.plan.as_ref().and_then(subscription_node) else {
+        let Some(primary) = prepared.plan.as_deref().and_then(subscription_node) else {
             return send_error(
                 &self.out,
                 self.protocol,
@@ -469,7 +469,7 @@ impl Connection {
             }
         };
         // The primary fetch is this subscription; each event runs the rest of the plan.
-        let skip_node = prepared.plan.as_ref().and_then(subscription_plan_node);
+        let skip_node = prepared.plan.as_deref().and_then(subscription_plan_node);
         loop {
             let event = tokio::select! {
                 e = upstream.next_event() => e,

@@ -398,3 +398,46 @@ async fn graphql_over_http_media_types_decide_the_status_of_invalid_operations()
     let no_accept = send(None).await.unwrap();
     assert_eq!(no_accept.status(), 200);
 }
+
+#[tokio::test]
+async fn documents_that_normalize_alike_share_one_plan() {
+    let sdl =
+        std::fs::read_to_string(common::fixtures_dir().join("shop/supergraph.graphql")).unwrap();
+    let supergraph = std::sync::Arc::new(
+        router::planner::Supergraph::from_sdl(&sdl, Default::default(), 16, &|_| None).unwrap(),
+    );
+    let a = supergraph
+        .prepare("query A { topProducts { name inStock } }", None)
+        .await
+        .unwrap();
+    let b = supergraph
+        .prepare(
+            "query B {\n  topProducts { ...F }\n}\nfragment F on Product { name inStock }",
+            None,
+        )
+        .await
+        .unwrap();
+    let c = supergraph
+        .prepare("{ topProducts { name } }", None)
+        .await
+        .unwrap();
+    let (pa, pb, pc) = (
+        a.plan.clone().unwrap(),
+        b.plan.clone().unwrap(),
+        c.plan.clone().unwrap(),
+    );
+    assert!(
+        std::sync::Arc::ptr_eq(&pa, &pb),
+        "same normalized operation, same plan"
+    );
+    assert!(
+        !std::sync::Arc::ptr_eq(&pa, &pc),
+        "a different operation is planned anew"
+    );
+    // The document cache answers the very same text without preparing again.
+    let again = supergraph
+        .prepare("query A { topProducts { name inStock } }", None)
+        .await
+        .unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &again));
+}

@@ -66,7 +66,8 @@ pub struct PreparedOperation {
     /// The normalized client operation: the shape of the response.
     pub operation: OperationDefinition,
     /// `None` when nothing has to be fetched (only `__typename` or introspection).
-    pub plan: Option<PlanNode>,
+    /// Shared with every other document that normalizes to the same operation.
+    pub plan: Option<Arc<PlanNode>>,
     /// Root `__schema`/`__type` fields, answered by the router itself.
     pub introspection: Vec<FieldSelection>,
     pub variables: Vec<VariableInfo>,
@@ -75,6 +76,9 @@ pub struct PreparedOperation {
 }
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
+
+/// A plan with the canonical text of the operation it was made for.
+type PlanEntry = (String, Option<Arc<PlanNode>>);
 
 struct CacheEntry {
     query: Box<str>,
@@ -90,6 +94,8 @@ pub struct Supergraph {
     validation: ValidationPlan,
     /// By hash of (document, operation name); entries keep both to rule out collisions.
     cache: Mutex<LruCache<u64, CacheEntry>>,
+    /// Plans by normalized operation (its canonical text, hashed), shared across documents.
+    plans: Mutex<LruCache<u64, PlanEntry>>,
     limits: LimitsConfig,
     /// Hash of the SDL text, to tell a changed file from a touched one.
     pub sdl_hash: u64,
@@ -143,6 +149,7 @@ impl Supergraph {
             subgraphs,
             validation: default_rules_validation_plan(),
             cache: Mutex::new(LruCache::new(capacity)),
+            plans: Mutex::new(LruCache::new(capacity)),
             limits,
             sdl_hash: hash_str(sdl),
         })
@@ -299,19 +306,11 @@ impl Supergraph {
         } else {
             let mut to_plan = full.clone();
             to_plan.selection_set = remaining;
-            let token = CancellationToken::with_timeout(Duration::from_millis(
-                self.limits.planning_timeout_ms,
-            ));
-            let plan = self
-                .planner
-                .plan_from_normalized_operation(&to_plan, Default::default(), &token)
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "query planning failed");
-                    planning_failed()
-                })?;
-            plan.node
+            // Plans never depend on the operation's name: leave it out so they are shared.
+            to_plan.name = None;
+            self.plan_normalized(&to_plan)?
         };
-        if plan.as_ref().is_some_and(contains_defer) {
+        if plan.as_deref().is_some_and(contains_defer) {
             return Err(RequestError::bad_request(
                 "@defer is not supported by this router",
                 codes::DEFER_NOT_SUPPORTED,
@@ -328,6 +327,41 @@ impl Supergraph {
             variables,
             root_fields,
         })
+    }
+}
+
+impl Supergraph {
+    /// Plans a normalized operation, reusing the plan of any earlier document that
+    /// normalized to the same operation (other whitespace, names, fragment layout).
+    /// The canonical text is compared on a hit, so a hash collision cannot share a plan.
+    fn plan_normalized(
+        &self,
+        operation: &OperationDefinition,
+    ) -> Result<Option<Arc<PlanNode>>, RequestError> {
+        let canonical = operation.to_string();
+        let key = hash_str(&canonical);
+        if let Ok(mut plans) = self.plans.lock()
+            && let Some((text, plan)) = plans.get(&key)
+            && *text == canonical
+        {
+            metrics::counter!("router_plan_cache_total", "result" => "normalized_hit").increment(1);
+            return Ok(plan.clone());
+        }
+        let token =
+            CancellationToken::with_timeout(Duration::from_millis(self.limits.planning_timeout_ms));
+        let plan = self
+            .planner
+            .plan_from_normalized_operation(operation, Default::default(), &token)
+            .map_err(|e| {
+                tracing::warn!(error = %e, "query planning failed");
+                planning_failed()
+            })?
+            .node
+            .map(Arc::new);
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.insert(key, (canonical, plan.clone()));
+        }
+        Ok(plan)
     }
 }
 
