@@ -441,3 +441,37 @@ async fn documents_that_normalize_alike_share_one_plan() {
         .unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &again));
 }
+
+#[tokio::test]
+async fn deep_entity_chains_with_repeated_entities_merge_everywhere() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query(
+            "{ users { id reviews { body product { name reviews { author { name username } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let table_reviews = json!([
+        { "author": { "name": "User 1", "username": "user1" } },
+        { "author": { "name": "User 2", "username": "user2" } }
+    ]);
+    assert_eq!(
+        body["data"]["users"],
+        json!([
+            { "id": "1", "reviews": [
+                { "body": "Love it!", "product": { "name": "Table", "reviews": table_reviews } },
+                { "body": "Too expensive.", "product": { "name": "Couch", "reviews": [
+                    { "author": { "name": "User 1", "username": "user1" } }
+                ] } }
+            ] },
+            { "id": "2", "reviews": [
+                { "body": "Could be better.", "product": { "name": "Chair", "reviews": [
+                    { "author": { "name": "User 2", "username": "user2" } }
+                ] } },
+                { "body": "Prefer something else.", "product": { "name": "Table", "reviews": table_reviews } }
+            ] },
+            { "id": "3", "reviews": [] }
+        ])
+    );
+}

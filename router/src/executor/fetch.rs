@@ -11,6 +11,7 @@ use std::{
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioTimer},
@@ -150,7 +151,7 @@ struct Endpoint {
 
 /// Sends GraphQL requests to the subgraphs of one supergraph.
 pub struct SubgraphClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     endpoints: HashMap<String, Endpoint>,
 }
 
@@ -166,10 +167,18 @@ impl SubgraphClient {
         subgraphs: &HashMap<String, SubgraphInfo>,
         config: &RouterConfig,
     ) -> anyhow::Result<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_keepalive(Some(Duration::from_secs(60)));
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        http.enforce_http(false);
+        // https:// subgraphs are verified against the Mozilla root store bundled in the
+        // binary, so the router needs no system certificates.
+        let connector = HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let http = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_millis(config.traffic.pool_idle_timeout_ms))
             .pool_max_idle_per_host(config.traffic.max_idle_per_host)
@@ -181,9 +190,8 @@ impl SubgraphClient {
                 .url
                 .parse()
                 .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL: {e}"))?;
-            if uri.scheme_str() != Some("http") {
-                // TLS to subgraphs is not built in yet: they are reached inside the cluster.
-                anyhow::bail!("subgraph {name}: only http:// subgraph URLs are supported");
+            if !matches!(uri.scheme_str(), Some("http" | "https")) {
+                anyhow::bail!("subgraph {name}: the URL must be http:// or https://");
             }
             endpoints.insert(
                 name.clone(),
@@ -329,6 +337,27 @@ mod tests {
         breaker.record(true);
         assert!(breaker.allow());
         assert!(!breaker.is_open());
+    }
+
+    #[tokio::test]
+    async fn subgraph_urls_may_be_http_or_https_only() {
+        let config = RouterConfig::default();
+        let subgraphs = |url: &str| {
+            HashMap::from([(
+                "a".to_owned(),
+                SubgraphInfo {
+                    name: "a".into(),
+                    url: url.into(),
+                },
+            )])
+        };
+        assert!(SubgraphClient::new(&subgraphs("https://api.example/graphql"), &config).is_ok());
+        assert!(SubgraphClient::new(&subgraphs("http://127.0.0.1:4001/graphql"), &config).is_ok());
+        let err = SubgraphClient::new(&subgraphs("ftp://x/graphql"), &config)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("http:// or https://"), "{err}");
     }
 
     #[test]
