@@ -188,9 +188,19 @@ pub async fn layer(
     let Some(auth) = auth else {
         return next.run(request).await;
     };
-    // Websocket upgrades authenticate in `connection_init`, unless a header was sent.
+    // Websocket upgrades authenticate in `connection_init`, unless a header was sent; the
+    // GraphiQL page (a browser's GET for HTML, no operation) is public: its requests carry
+    // the token the user enters.
+    let has_token = request.headers().contains_key(&auth.header);
     let is_upgrade = request.headers().contains_key(header::UPGRADE);
-    if is_upgrade && !request.headers().contains_key(&auth.header) {
+    let is_page = request.method() == axum::http::Method::GET
+        && request
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+        && !request.uri().query().is_some_and(|q| q.contains("query="));
+    if (is_upgrade || is_page) && !has_token {
         return next.run(request).await;
     }
     match auth.authenticate(request.headers()).await {

@@ -145,3 +145,26 @@ async fn keys_can_come_from_a_jwks_url() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["me"]["id"], "1");
 }
+
+#[tokio::test]
+async fn graphiql_stays_reachable_when_authentication_is_required() {
+    let (_shop, router, _keys) = router_with_jwt(true).await;
+    let page = router
+        .http
+        .get(router.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    // But a query over GET still needs the token.
+    let query = router
+        .http
+        .get(router.url("/graphql"))
+        .header("accept", "text/html")
+        .query(&[("query", "{ __typename }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(query.status(), 401);
+}
