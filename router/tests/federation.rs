@@ -475,3 +475,27 @@ async fn deep_entity_chains_with_repeated_entities_merge_everywhere() {
         ])
     );
 }
+
+#[tokio::test]
+async fn the_same_field_selected_in_several_places_is_merged() {
+    let (_shop, router) = shop_router().await;
+    let (_, body) = router
+        .query(
+            r#"query($on: Boolean = true) {
+                product(upc: "2") {
+                    reviews { body }
+                    ... on Product { reviews { author { name } } }
+                    ...More
+                    reviews @include(if: $on) { id }
+                }
+            }
+            fragment More on Product { reviews { body author { username } } }"#,
+            json!({}),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(
+        body["data"]["product"]["reviews"],
+        json!([{ "body": "Too expensive.", "author": { "name": "User 1", "username": "user1" }, "id": "2" }])
+    );
+}

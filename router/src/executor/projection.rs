@@ -3,10 +3,10 @@
 //! what applies), so the response is written from the operation, not copied from the data.
 //! A null in a non-null position nulls the nearest nullable parent, per the spec.
 
-use std::io::Write;
-
 use hive_router_query_planner::ast::{
-    operation::OperationDefinition, selection_item::SelectionItem, selection_set::SelectionSet,
+    operation::OperationDefinition,
+    selection_item::SelectionItem,
+    selection_set::{FieldSelection, SelectionSet},
 };
 use serde_json::{Map, Value};
 
@@ -109,21 +109,66 @@ impl Writer<'_> {
         selections: &SelectionSet,
         introspection: Option<&Map<String, Value>>,
     ) -> Result<(), Bubble> {
+        // Every selection of one response key (direct, through fragments, under different
+        // directives) becomes one field whose sub-selections are all of theirs.
+        let mut fields: Vec<(&str, Vec<&FieldSelection>)> = Vec::new();
+        self.collect_fields(type_name, selections, &mut fields);
         self.out.push(b'{');
-        let mut written: Vec<String> = Vec::new();
-        self.fields(object, type_name, selections, introspection, &mut written)?;
+        for (i, (key, occurrences)) in fields.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            write_string(&mut self.out, key);
+            self.out.push(b':');
+            let field = occurrences[0];
+            if field.name == "__typename" {
+                write_string(&mut self.out, type_name);
+                continue;
+            }
+            if let Some(values) = introspection
+                && (field.name == "__schema" || field.name == "__type")
+            {
+                // Already shaped by the introspection resolver.
+                write_value(&mut self.out, values.get(*key).unwrap_or(&Value::Null));
+                continue;
+            }
+            let Some(ty) = self
+                .schema
+                .get(type_name)
+                .and_then(|t| t.field(&field.name))
+                .map(|f| f.ty.clone())
+            else {
+                // Validation rules this out; null keeps the response well-formed.
+                self.out.extend_from_slice(b"null");
+                continue;
+            };
+            let merged;
+            let selections = if occurrences.len() == 1 {
+                &field.selections
+            } else {
+                merged = SelectionSet {
+                    items: occurrences
+                        .iter()
+                        .flat_map(|f| f.selections.items.iter().cloned())
+                        .collect(),
+                };
+                &merged
+            };
+            self.path.push(Value::String((*key).to_owned()));
+            let result = self.value(object.get(*key), &ty, selections, type_name, &field.name);
+            self.path.pop();
+            result?;
+        }
         self.out.push(b'}');
         Ok(())
     }
 
-    fn fields(
-        &mut self,
-        object: &Map<String, Value>,
+    fn collect_fields<'s>(
+        &self,
         type_name: &str,
-        selections: &SelectionSet,
-        introspection: Option<&Map<String, Value>>,
-        written: &mut Vec<String>,
-    ) -> Result<(), Bubble> {
+        selections: &'s SelectionSet,
+        out: &mut Vec<(&'s str, Vec<&'s FieldSelection>)>,
+    ) {
         for item in &selections.items {
             match item {
                 SelectionItem::Field(field) => {
@@ -133,46 +178,10 @@ impl Writer<'_> {
                         continue;
                     }
                     let key = field.selection_identifier();
-                    if written.iter().any(|w| w == key) {
-                        continue;
+                    match out.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, occurrences)) => occurrences.push(field),
+                        None => out.push((key, vec![field])),
                     }
-                    if !written.is_empty() {
-                        self.out.push(b',');
-                    }
-                    written.push(key.to_owned());
-                    write_string(&mut self.out, key);
-                    self.out.push(b':');
-                    if field.name == "__typename" {
-                        write_string(&mut self.out, type_name);
-                        continue;
-                    }
-                    if let Some(values) = introspection
-                        && (field.name == "__schema" || field.name == "__type")
-                    {
-                        // Already shaped by the introspection resolver.
-                        write_value(&mut self.out, values.get(key).unwrap_or(&Value::Null));
-                        continue;
-                    }
-                    let Some(ty) = self
-                        .schema
-                        .get(type_name)
-                        .and_then(|t| t.field(&field.name))
-                        .map(|f| f.ty.clone())
-                    else {
-                        // Validation rules this out; null keeps the response well-formed.
-                        self.out.extend_from_slice(b"null");
-                        continue;
-                    };
-                    self.path.push(Value::String(key.to_owned()));
-                    let result = self.value(
-                        object.get(key),
-                        &ty,
-                        &field.selections,
-                        type_name,
-                        &field.name,
-                    );
-                    self.path.pop();
-                    result?;
                 }
                 SelectionItem::InlineFragment(fragment) => {
                     if self
@@ -180,19 +189,12 @@ impl Writer<'_> {
                         .type_matches(type_name, &fragment.type_condition)
                         && self.condition_holds(&fragment.include_if, &fragment.skip_if)
                     {
-                        self.fields(
-                            object,
-                            type_name,
-                            &fragment.selections,
-                            introspection,
-                            written,
-                        )?;
+                        self.collect_fields(type_name, &fragment.selections, out);
                     }
                 }
                 SelectionItem::FragmentSpread(_) => {}
             }
         }
-        Ok(())
     }
 
     fn value(
@@ -329,9 +331,4 @@ fn write_string(out: &mut Vec<u8>, s: &str) {
 
 fn write_value(out: &mut Vec<u8>, v: &Value) {
     let _ = serde_json::to_writer(&mut *out, v);
-}
-
-#[allow(dead_code)]
-fn write_raw(out: &mut Vec<u8>, raw: &[u8]) {
-    let _ = out.write_all(raw);
 }
