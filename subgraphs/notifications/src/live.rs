@@ -21,14 +21,17 @@ pub struct LiveHub {
     users: Mutex<HashMap<Uuid, broadcast::Sender<Notification>>>,
 }
 
-/// Unregisters a subscription's channel once its last receiver is gone.
+/// One subscription's receiver; unregisters the user's channel when the last one goes.
 struct Registration {
     hub: Arc<LiveHub>,
     user: Uuid,
+    receiver: Option<broadcast::Receiver<Notification>>,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
+        // Our receiver first, so that the count below no longer includes it.
+        drop(self.receiver.take());
         if let Ok(mut users) = self.hub.users.lock()
             && users
                 .get(&self.user)
@@ -59,22 +62,21 @@ impl LiveHub {
         let registration = Registration {
             hub: self.clone(),
             user,
+            receiver: Some(receiver),
         };
-        // The receiver comes first in the state, so it is dropped before the registration.
-        futures::stream::unfold(
-            (receiver, registration),
-            |(mut receiver, registration)| async move {
-                loop {
-                    match receiver.recv().await {
-                        Ok(notification) => return Some((notification, (receiver, registration))),
-                        Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                            tracing::warn!(user = %registration.user, skipped, "a live subscriber fell behind");
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
+        futures::stream::unfold(registration, |mut registration| async move {
+            let user = registration.user;
+            let receiver = registration.receiver.as_mut()?;
+            loop {
+                match receiver.recv().await {
+                    Ok(notification) => return Some((notification, registration)),
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::warn!(%user, skipped, "a live subscriber fell behind");
                     }
+                    Err(broadcast::error::RecvError::Closed) => return None,
                 }
-            },
-        )
+            }
+        })
     }
 
     /// Pushes `notification` to its owner's subscriptions on this instance; returns how
@@ -92,8 +94,51 @@ impl LiveHub {
         delivered
     }
 
+    /// `user`'s subscriptions on this instance.
+    pub fn subscriptions(&self, user: Uuid) -> usize {
+        self.users
+            .lock()
+            .ok()
+            .and_then(|users| users.get(&user).map(broadcast::Sender::receiver_count))
+            .unwrap_or(0)
+    }
+
     /// Users with at least one subscription here.
     pub fn connected_users(&self) -> usize {
         self.users.lock().map_or(0, |users| users.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::{FutureExt, StreamExt};
+
+    use super::*;
+    use crate::domain::{NewNotification, NotificationKind};
+
+    fn notification(user: Uuid) -> Notification {
+        NewNotification::new(user, NotificationKind::Welcome, "t", "b")
+            .unwrap()
+            .into_notification()
+    }
+
+    #[tokio::test]
+    async fn delivers_to_the_owner_only_and_unregisters_on_drop() {
+        let hub = LiveHub::new();
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut first = Box::pin(hub.subscribe(alice));
+        let second = Box::pin(hub.subscribe(alice));
+        let mut bobs = Box::pin(hub.subscribe(bob));
+        assert_eq!(hub.subscriptions(alice), 2);
+        let sent = notification(alice);
+        assert_eq!(hub.publish(&sent), 2);
+        assert_eq!(first.next().await, Some(sent));
+        assert!(bobs.next().now_or_never().is_none());
+        drop(second);
+        assert_eq!(hub.subscriptions(alice), 1);
+        drop(first);
+        assert_eq!(hub.subscriptions(alice), 0);
+        assert_eq!(hub.connected_users(), 1);
+        assert_eq!(hub.publish(&notification(alice)), 0);
     }
 }

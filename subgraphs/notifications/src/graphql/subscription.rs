@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::{Context, Result, Subscription as SubscriptionObject};
 use futures::{Stream, StreamExt};
@@ -13,13 +13,20 @@ pub struct Subscription;
 
 #[SubscriptionObject]
 impl Subscription {
-    /// The signed-in user's new notifications, as they are created.
+    /// The signed-in user's new notifications, as they are created. The subscription
+    /// completes when the connection's access token expires; subscribe again on a new
+    /// connection with a fresh token.
     async fn notification_added(
         &self,
         ctx: &Context<'_>,
     ) -> Result<impl Stream<Item = Notification> + use<>> {
         let caller = identity(ctx)?;
         let hub = ctx.data::<Arc<LiveHub>>()?;
-        Ok(hub.subscribe(caller.user_id).map(Notification::from))
+        let remaining = caller.claims.exp - chrono::Utc::now().timestamp();
+        let expiry = tokio::time::sleep(Duration::from_secs(u64::try_from(remaining).unwrap_or(0)));
+        Ok(hub
+            .subscribe(caller.user_id)
+            .map(Notification::from)
+            .take_until(expiry))
     }
 }

@@ -14,6 +14,7 @@ contract!(
     someone_elses_or_an_unknown_notification_is_not_found,
     pages_unread_filter_and_mark_all_read,
     another_users_notifications_are_forbidden_and_anonymous_is_unauthenticated,
+    ready_reports_the_store_the_broker_and_the_mailer,
 );
 
 const MARK_READ: &str = "mutation($id: ID!) { markNotificationRead(id: $id) { id kind read } }";
@@ -202,4 +203,30 @@ async fn another_users_notifications_are_forbidden_and_anonymous_is_unauthentica
         seen["data"]["_entities"][0]["unreadNotificationCount"], 1,
         "{seen}"
     );
+}
+
+async fn ready_reports_the_store_the_broker_and_the_mailer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .client
+        .get(format!("{}/ready", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ready", "{body}");
+    for check in ["store", "broker", "mail"] {
+        assert_eq!(body["checks"][check]["status"], "up", "{body}");
+    }
+    let health: Value = app
+        .client
+        .get(format!("{}/health", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
 }

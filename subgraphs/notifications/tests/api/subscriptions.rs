@@ -22,6 +22,7 @@ contract!(
     subscribers_get_their_own_notifications_and_nobody_elses,
     a_connection_without_a_valid_token_is_closed_with_4403,
     subscribing_before_connection_init_is_closed_with_4401,
+    the_subscription_completes_when_the_token_expires,
 );
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -95,7 +96,7 @@ async fn subscribers_get_their_own_notifications_and_nobody_elses(backend: Backe
     let mut bob_ws = subscribe(&app.ws_url, &app.keys.token_for(bob)).await;
     // The subscriptions are registered once the hub knows both users.
     crate::helpers::wait_for("both subscriptions", || async {
-        (app.hub.connected_users() >= 2).then_some(())
+        (app.hub.subscriptions(alice) == 1 && app.hub.subscriptions(bob) == 1).then_some(())
     })
     .await;
 
@@ -185,7 +186,7 @@ async fn the_instance_holding_the_websocket_delivers_whichever_instance_consumed
     let user = Uuid::new_v4();
     let mut socket = subscribe(&second.ws_url, &second.keys.token_for(user)).await;
     crate::helpers::wait_for("the subscription", || async {
-        (second.hub.connected_users() >= 1).then_some(())
+        (second.hub.subscriptions(user) == 1).then_some(())
     })
     .await;
     let mut seen = Vec::new();
@@ -200,4 +201,27 @@ async fn the_instance_holding_the_websocket_delivers_whichever_instance_consumed
     let stored = first.notifications_of(user, &token, "").await;
     assert_eq!(stored["unreadNotificationCount"], 6);
     assert_eq!(seen.len(), 6);
+}
+
+async fn the_subscription_completes_when_the_token_expires(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = Uuid::new_v4();
+    let short_lived = app.keys.sign(&TestKeys::claims(user, Role::User, 1));
+    let mut socket = subscribe(&app.ws_url, &short_lived).await;
+    let message = next(&mut socket).await.unwrap();
+    assert_eq!(message, json!({ "type": "complete", "id": "1" }));
+    // A token valid for longer keeps its subscription running meanwhile.
+    let mut lasting = subscribe(&app.ws_url, &app.keys.token_for(user)).await;
+    // Only notifications created after the subscription is registered reach it.
+    crate::helpers::wait_for("the lasting subscription", || async {
+        (app.hub.subscriptions(user) == 1).then_some(())
+    })
+    .await;
+    app.fixture
+        .publish(&PaymentCreated(payment(user, 5, "PENDING")))
+        .await;
+    assert_eq!(
+        next_notification(&mut lasting).await["kind"],
+        "PAYMENT_CREATED"
+    );
 }
