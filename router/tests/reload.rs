@@ -95,3 +95,53 @@ fn the_deployment_config_is_a_valid_router_config() {
     assert!(config.jwt.is_some());
     assert!(config.rate_limit.per_user.is_some());
 }
+
+#[tokio::test]
+async fn the_binary_takes_a_config_file_and_a_supergraph_flag() {
+    let shop = start_shop().await;
+    let dir = std::env::temp_dir().join(format!("router-cli-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("router.yaml");
+    let yaml = format!(
+        "supergraph:\n  path: /nonexistent/overridden-by-the-flag.graphql\nsubgraphs:\n{}limits:\n  max_depth: 3\n",
+        [
+            ("accounts", shop.accounts),
+            ("products", shop.products),
+            ("inventory", shop.inventory),
+            ("reviews", shop.reviews),
+        ]
+        .iter()
+        .map(|(name, addr)| format!("  {name}:\n    url: {}\n", common::subgraph_url(*addr)))
+        .collect::<String>()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let supergraph = common::fixtures_dir().join("shop/supergraph.graphql");
+    let router = common::RouterProcess::spawn_with_args(
+        &[],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--supergraph",
+            supergraph.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let (status, body) = router
+        .query_with("{ topProducts(first: 1) { name inStock } }", json!({}), &[])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["topProducts"],
+        json!([{ "name": "Table", "inStock": true }])
+    );
+    // The file's limits apply.
+    let (_, body) = router
+        .query_with(
+            "{ topProducts { reviews { author { name } } } }",
+            json!({}),
+            &[],
+        )
+        .await;
+    assert_eq!(common::error_codes(&body), ["LIMIT_EXCEEDED"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

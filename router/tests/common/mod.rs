@@ -260,8 +260,13 @@ pub struct RouterProcess {
 
 impl RouterProcess {
     pub async fn spawn(env: &[(&str, &str)]) -> Self {
+        Self::spawn_with_args(env, &[]).await
+    }
+
+    pub async fn spawn_with_args(env: &[(&str, &str)], args: &[&str]) -> Self {
         let port = closed_port().await.port();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_router"))
+            .args(args)
             .envs(env.iter().copied())
             .env("ROUTER_PORT", port.to_string())
             .env("ROUTER_SUPERGRAPH_WATCH", "false")
