@@ -443,3 +443,35 @@ async fn a_changed_template_file_is_used_for_the_next_email(backend: Backend) {
         .unwrap();
     assert!(cached.source.contains("Glad you joined us"));
 }
+
+/// Redis unreachable while an event arrives: handling fails, is retried through the delay
+/// queues, and succeeds once Redis is back; nothing is lost or stored twice.
+#[tokio::test]
+async fn an_event_that_arrives_while_redis_is_down_is_stored_once_it_is_back() {
+    let mut options = Options::new(Backend::Real);
+    options.redis_proxy = true;
+    options.max_attempts = 50;
+    let app = spawn_app_with(options).await;
+    let fx = &app.fixture;
+    let proxy = fx.redis_proxy.as_ref().unwrap();
+    let user = Uuid::new_v4();
+    let retries = format!(
+        r#"events_consumed_total{{queue="{}",outcome="retry"}}"#,
+        fx.queue
+    );
+    proxy.disable();
+    fx.publish(&PaymentCreated(payment(user, 999, "PENDING")))
+        .await;
+    wait_for("a failed attempt while Redis is down", || async {
+        (app.metric(&retries).await >= 1.0).then_some(())
+    })
+    .await;
+    proxy.enable();
+    assert_eq!(
+        app.wait_for_notifications(user, 1).await,
+        ["PAYMENT_CREATED"]
+    );
+    let token = app.keys.token_for(user);
+    let page = app.notifications_of(user, &token, "").await;
+    assert_eq!(page["unreadNotificationCount"], 1);
+}

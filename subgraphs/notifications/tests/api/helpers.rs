@@ -24,7 +24,7 @@ use service_kit::{
         Envelope, Event, EventBus, EventSource, InProcessBus, PaymentCreated, PaymentData,
         UserRegistered, rabbitmq::RabbitBus,
     },
-    testing::{servers, unique_name},
+    testing::{TcpProxy, servers, unique_name},
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -51,6 +51,10 @@ pub struct Options {
     pub email_rate_limit: u32,
     /// Serve templates from a copy of the crate's, which the test may edit.
     pub own_templates: bool,
+    /// Reach Redis through a proxy the test can cut (`Fixture::redis_proxy`).
+    pub redis_proxy: bool,
+    /// Attempts before an event is dead-lettered.
+    pub max_attempts: u32,
 }
 
 impl Options {
@@ -59,6 +63,8 @@ impl Options {
             backend,
             email_rate_limit: 100,
             own_templates: false,
+            redis_proxy: false,
+            max_attempts: 4,
         }
     }
 }
@@ -73,6 +79,7 @@ pub struct Fixture {
     pub data_dir: PathBuf,
     pub bus: Arc<dyn EventBus>,
     pub in_process: InProcessBus,
+    pub redis_proxy: Option<TcpProxy>,
     smtp: Option<SmtpServer>,
 }
 
@@ -145,7 +152,21 @@ impl Fixture {
             ),
             Backend::Embedded => (Arc::new(in_process.clone()), None),
         };
+        let redis_proxy = if options.redis_proxy {
+            let url = servers::redis_url();
+            let host = url
+                .trim_start_matches("redis://")
+                .split('/')
+                .next()
+                .unwrap()
+                .to_owned();
+            let upstream = tokio::net::lookup_host(host).await.unwrap().next().unwrap();
+            Some(TcpProxy::start(upstream).await.unwrap())
+        } else {
+            None
+        };
         Arc::new(Self {
+            redis_proxy,
             backend: options.backend,
             exchange,
             queue: unique_name("test_notifications"),
@@ -165,7 +186,10 @@ impl Fixture {
             ("AMQP_EXCHANGE".into(), self.exchange.clone()),
             ("NOTIFICATIONS_QUEUE".into(), self.queue.clone()),
             ("NOTIFICATIONS_RETRY_DELAYS_MS".into(), "100,300".into()),
-            ("NOTIFICATIONS_MAX_ATTEMPTS".into(), "4".into()),
+            (
+                "NOTIFICATIONS_MAX_ATTEMPTS".into(),
+                options.max_attempts.to_string(),
+            ),
             (
                 "NOTIFICATIONS_EMAIL_RATE_LIMIT".into(),
                 options.email_rate_limit.to_string(),
@@ -186,7 +210,11 @@ impl Fixture {
             ));
         }
         if self.backend == Backend::Real {
-            vars.push(("REDIS_URL".into(), servers::redis_url()));
+            let redis_url = match &self.redis_proxy {
+                Some(proxy) => format!("redis://{}", proxy.addr()),
+                None => servers::redis_url(),
+            };
+            vars.push(("REDIS_URL".into(), redis_url));
             vars.push(("REDIS_KEY_PREFIX".into(), self.redis_prefix.clone()));
             vars.push(("AMQP_URL".into(), servers::amqp_url()));
             let port = self.smtp.as_ref().map(|s| s.port).unwrap_or_default();
