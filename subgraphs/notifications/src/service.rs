@@ -286,6 +286,34 @@ impl NotificationService {
 
     // ---- GraphQL use cases -----------------------------------------------------------
 
+    /// Learns the caller's address from their verified token when no account event has
+    /// told it yet (e.g. the account predates this service and its user only refreshes
+    /// tokens), so that payment emails can reach them. Never overrides what events said.
+    pub async fn learn_contact(&self, caller: &Identity) {
+        let known = match self.store.contact(caller.user_id).await {
+            Ok(known) => known,
+            Err(e) => {
+                tracing::debug!(error = format!("{e:#}"), "cannot read a contact");
+                return;
+            }
+        };
+        if known.is_none()
+            && caller.email.parse::<lettre::Address>().is_ok()
+            && let Err(e) = self
+                .store
+                .remember_contact(
+                    caller.user_id,
+                    &Contact {
+                        email: caller.email.clone(),
+                        first_name: None,
+                    },
+                )
+                .await
+        {
+            tracing::debug!(error = format!("{e:#}"), "cannot remember a contact");
+        }
+    }
+
     /// A page of `user`'s notifications (the user themselves or an ADMIN).
     pub async fn notifications(
         &self,

@@ -22,6 +22,7 @@ impl Subscription {
     ) -> Result<impl Stream<Item = Notification> + use<>> {
         let caller = identity(ctx)?;
         let hub = ctx.data::<Arc<LiveHub>>()?;
+        super::service(ctx)?.learn_contact(caller).await;
         let remaining = caller.claims.exp - chrono::Utc::now().timestamp();
         let expiry = tokio::time::sleep(Duration::from_secs(u64::try_from(remaining).unwrap_or(0)));
         Ok(hub

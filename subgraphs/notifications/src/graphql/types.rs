@@ -114,6 +114,9 @@ impl User {
     ) -> Result<NotificationConnection> {
         let caller = identity(ctx)?;
         let user = parse_user_id(&self.id)?;
+        if caller.user_id == user {
+            service(ctx)?.learn_contact(caller).await;
+        }
         let first = usize::try_from(first.unwrap_or(DEFAULT_PAGE))
             .map_err(|_| ApiError::BadUserInput("first must be between 1 and 100".into()))?;
         let page = service(ctx)?

@@ -23,6 +23,7 @@ contract!(
     a_connection_without_a_valid_token_is_closed_with_4403,
     subscribing_before_connection_init_is_closed_with_4401,
     the_subscription_completes_when_the_token_expires,
+    a_subscriber_no_account_event_introduced_is_emailed_at_the_tokens_address,
 );
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -223,5 +224,34 @@ async fn the_subscription_completes_when_the_token_expires(backend: Backend) {
     assert_eq!(
         next_notification(&mut lasting).await["kind"],
         "PAYMENT_CREATED"
+    );
+}
+
+async fn a_subscriber_no_account_event_introduced_is_emailed_at_the_tokens_address(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let user = Uuid::new_v4();
+    // TestKeys puts `<user>@example.com` in the token's email claim.
+    let address = format!("{user}@example.com");
+    let mut socket = subscribe(&app.ws_url, &app.keys.token_for(user)).await;
+    crate::helpers::wait_for("the subscription", || async {
+        (app.hub.subscriptions(user) == 1).then_some(())
+    })
+    .await;
+    app.fixture
+        .publish(&PaymentCreated(payment(user, 4200, "PENDING")))
+        .await;
+    assert_eq!(
+        next_notification(&mut socket).await["kind"],
+        "PAYMENT_CREATED"
+    );
+    let mails = app.fixture.mails_to(&address, 1).await;
+    assert_eq!(mails[0]["subject"], "Payment of 42.00 USD created");
+    assert!(
+        mails[0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("Hello there,")
     );
 }
