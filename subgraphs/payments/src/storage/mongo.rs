@@ -4,7 +4,8 @@
 //!   start-up): `(userId, createdAt, _id)` for newest-first pages, `(userId, status,
 //!   createdAt, _id)` for pages filtered by status and for `user.deleted`, and a unique
 //!   `(userId, idempotencyKey)` that makes `createPayment` idempotent.
-//! - `outbox`: events waiting for the relay, written in the same transaction as the payment.
+//! - `outbox`: events waiting for the relay, written in the same transaction as the payment;
+//!   published ones are deleted a week later by a TTL index.
 //!
 //! Transactions need a replica set (a single-node one is enough), as MongoDB requires.
 
@@ -20,7 +21,7 @@ use mongodb::{
         Error as MongoError, ErrorKind, TRANSIENT_TRANSACTION_ERROR,
         UNKNOWN_TRANSACTION_COMMIT_RESULT, WriteFailure,
     },
-    options::{ClientOptions, IndexOptions, ReturnDocument},
+    options::{ClientOptions, Hint, IndexOptions, ReturnDocument},
 };
 use rand::Rng;
 use service_kit::{events::Envelope, outbox::OutboxStore};
@@ -32,7 +33,11 @@ use crate::domain::{
     PaymentStatus, Transition,
 };
 
+const USER_CREATED: &str = "user_created";
+const USER_STATUS_CREATED: &str = "user_status_created";
 const DUPLICATE_KEY: i32 = 11000;
+/// How long published events stay in the outbox (for inspection) before MongoDB drops them.
+const PUBLISHED_EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
 const WRITE_CONFLICT: i32 = 112;
 /// How often a transaction is run after transient errors (write conflicts with racing
 /// writers); with the backoff below that is several seconds of contention.
@@ -103,12 +108,12 @@ impl MongoStore {
         self.payments
             .create_indexes([
                 index(
-                    "user_created",
+                    USER_CREATED,
                     doc! { "userId": 1, "createdAt": -1, "_id": -1 },
                     false,
                 ),
                 index(
-                    "user_status_created",
+                    USER_STATUS_CREATED,
                     doc! { "userId": 1, "status": 1, "createdAt": -1, "_id": -1 },
                     false,
                 ),
@@ -121,13 +126,26 @@ impl MongoStore {
             .await
             .context("creating the payments indexes")?;
         self.outbox
-            .create_index(index(
-                "unpublished",
-                doc! { "publishedAt": 1, "createdAt": 1, "_id": 1 },
-                false,
-            ))
+            .create_indexes([
+                index(
+                    "unpublished",
+                    doc! { "publishedAt": 1, "createdAt": 1, "_id": 1 },
+                    false,
+                ),
+                // MongoDB deletes published events after a week; unsent ones (publishedAt
+                // null) are never touched by a TTL index.
+                IndexModel::builder()
+                    .keys(doc! { "publishedAt": 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name("published_ttl".to_owned())
+                            .expire_after(PUBLISHED_EVENTS_KEPT)
+                            .build(),
+                    )
+                    .build(),
+            ])
             .await
-            .context("creating the outbox index")?;
+            .context("creating the outbox indexes")?;
         Ok(())
     }
 
@@ -398,8 +416,10 @@ impl PaymentStore for MongoStore {
 
     async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Payment>> {
         let mut filter = doc! { "userId": query.user_id.to_string() };
+        let mut index = USER_CREATED;
         if let Some(status) = query.status {
             filter.insert("status", status.as_str());
+            index = USER_STATUS_CREATED;
         }
         if let Some(cursor) = query.after {
             // (createdAt, _id) < (cursor.createdAt, cursor.id), written with a plain range on
@@ -418,6 +438,10 @@ impl PaymentStore for MongoStore {
             .payments
             .find(filter)
             .sort(doc! { "createdAt": -1, "_id": -1 })
+            // The index that also gives the order. MongoDB's planner finds it by itself;
+            // the hint keeps simpler planners (the test server's) from sorting the whole
+            // history in memory through the (userId, idempotencyKey) index.
+            .hint(Hint::Name(index.to_owned()))
             .limit(i64::from(query.limit))
             .await?
             .try_collect()
@@ -430,6 +454,7 @@ impl PaymentStore for MongoStore {
             .payments
             .find(doc! { "userId": user_id.to_string(), "status": PaymentStatus::Pending.as_str() })
             .projection(doc! { "_id": 1 })
+            .hint(Hint::Name(USER_STATUS_CREATED.to_owned()))
             .await?
             .try_collect()
             .await?;
