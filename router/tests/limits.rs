@@ -433,3 +433,40 @@ async fn cors_follows_the_allow_list() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn hostile_documents_get_errors_not_crashes_or_hangs() {
+    let (_shop, router) = router_with(|_| {}).await;
+    // Nesting far beyond any schema: the parser's recursion limit answers.
+    let deep = format!("{}{}", "{ users { id ".repeat(200), "} ".repeat(201));
+    let (status, body) = router.query(&deep, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_codes(&body).len(), 1);
+
+    // A fragment that doubles at every level: 2^30 fields if expanded.
+    let mut doc = String::from("query { ...F0 }\n");
+    for i in 0..30 {
+        doc.push_str(&format!(
+            "fragment F{i} on Query {{ ...F{} ...F{} }}\n",
+            i + 1,
+            i + 1
+        ));
+    }
+    doc.push_str("fragment F30 on Query { users { id } }\n");
+    let (status, body) = router.query(&doc, json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(error_codes(&body), ["LIMIT_EXCEEDED"]);
+
+    // Deeply nested variables.
+    let mut nested = json!(1);
+    for _ in 0..1000 {
+        nested = json!([nested]);
+    }
+    let (status, _) = router
+        .query("query($v: Int) { users { id } }", json!({ "v": nested }))
+        .await;
+    assert_eq!(status, 400);
+    // The router is still serving.
+    let (status, _) = router.query("{ users { id } }", json!({})).await;
+    assert_eq!(status, 200);
+}

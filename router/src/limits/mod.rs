@@ -13,6 +13,9 @@ use graphql_tools::static_graphql::query::{
 
 use crate::config::LimitsConfig;
 
+/// Selections visited at most while measuring: fragments can fan out exponentially.
+const WALK_BUDGET: usize = 100_000;
+
 /// What the selected operation asks for, measured with fragments expanded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct OperationShape {
@@ -65,10 +68,11 @@ pub fn measure(document: &Document, operation: &OperationDefinition) -> Operatio
         fragments,
         visiting: HashSet::new(),
         aliases: 0,
-        budget: 100_000,
+        budget: WALK_BUDGET,
     };
     let mut root_fields = 0;
     walker.count_root_fields(selection_set, &mut root_fields);
+    walker.budget = WALK_BUDGET;
     let depth = walker.depth(selection_set);
     OperationShape {
         depth,
@@ -88,6 +92,12 @@ struct Walker<'a> {
 impl<'a> Walker<'a> {
     fn count_root_fields(&mut self, set: &'a SelectionSet, count: &mut usize) {
         for selection in &set.items {
+            if self.budget == 0 {
+                // A fragment fan-out this large is over any sane limit anyway.
+                *count = usize::MAX / 2;
+                return;
+            }
+            self.budget -= 1;
             match selection {
                 Selection::Field(f) => {
                     if !f.name.starts_with("__") {
