@@ -101,7 +101,11 @@ pub fn upgrade(
     } else {
         Protocol::LegacyWs
     };
+    // A subscribe message is a GraphQL request: it gets the same size limit as a body.
+    let max = state.config.limits.max_body_bytes;
     ws.protocols(["graphql-transport-ws", "graphql-ws"])
+        .max_message_size(max)
+        .max_frame_size(max)
         .on_upgrade(move |socket| async move {
             metrics::gauge!("router_websockets_open").increment(1.0);
             connection(state, socket, protocol, caller, headers, ip).await;
