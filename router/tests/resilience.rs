@@ -180,3 +180,33 @@ async fn the_circuit_breaker_fails_fast_then_probes() {
     assert!(body.get("errors").is_none(), "{body}");
     assert_eq!(inventory.hits.load(Ordering::SeqCst), 4);
 }
+
+#[tokio::test]
+async fn a_skipped_condition_never_calls_its_subgraph() {
+    let shop = start_shop().await;
+    let inventory = scripted_subgraph(|request| {
+        let (status, mut body) = inventory_with_an_error(request);
+        body.as_object_mut().unwrap().remove("errors");
+        (status, body)
+    })
+    .await;
+    let mut config = shop_config(&shop);
+    set_subgraph_url(&mut config, "inventory", inventory.addr);
+    let router = TestRouter::start(config).await;
+    let query =
+        "query($stock: Boolean!) { topProducts(first: 1) { name warehouse @include(if: $stock) } }";
+    let (_, body) = router.query(query, json!({ "stock": false })).await;
+    assert_eq!(
+        body["data"]["topProducts"],
+        json!([{ "name": "Table" }]),
+        "{body}"
+    );
+    assert_eq!(inventory.hits.load(Ordering::SeqCst), 0);
+    let (_, body) = router.query(query, json!({ "stock": true })).await;
+    assert_eq!(
+        body["data"]["topProducts"],
+        json!([{ "name": "Table", "warehouse": null }]),
+        "{body}"
+    );
+    assert_eq!(inventory.hits.load(Ordering::SeqCst), 1);
+}
