@@ -148,3 +148,26 @@ async fn an_entity_with_a_null_key_is_not_fetched() {
         ])
     );
 }
+
+#[tokio::test]
+async fn a_progressive_override_splits_traffic_between_the_subgraphs() {
+    // The same subgraphs, composed with `@override(from: "media", label: "percent(50)")`.
+    let mut config = catalog_config().await;
+    config.supergraph.path = common::fixtures_dir().join("progressive/supergraph.graphql");
+    let router = TestRouter::start(config).await;
+    let mut from_people = 0;
+    let mut from_media = 0;
+    for _ in 0..100 {
+        let data = ok(&router, "{ books { author { name } } }").await;
+        match data["books"][0]["author"]["name"].as_str() {
+            Some("Frank Herbert") => from_people += 1,
+            Some("media's author a1") => from_media += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Both sides serve some of the traffic (all 100 on one side: odds of 2^-99).
+    assert!(
+        from_people > 0 && from_media > 0,
+        "{from_people} / {from_media}"
+    );
+}

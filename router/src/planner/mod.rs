@@ -9,7 +9,7 @@
 pub mod schema;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     hash::{DefaultHasher, Hash, Hasher},
     panic::AssertUnwindSafe,
     sync::{Arc, Mutex},
@@ -31,6 +31,7 @@ use hive_router_query_planner::{
         selection_item::SelectionItem,
         selection_set::{FieldSelection, SelectionSet},
     },
+    graph::{PERCENTAGE_SCALE_FACTOR as PERCENTAGE_SCALE, PlannerOverrideContext},
     planner::{Planner, QueryPlannerOptions, plan_nodes::PlanNode},
     utils::{cancellation::CancellationToken, parsing::safe_parse_schema},
 };
@@ -78,11 +79,12 @@ pub struct PreparedOperation {
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
 
 /// A plan with the canonical text of the operation it was made for.
-type PlanEntry = (String, Option<Arc<PlanNode>>);
+type PlanEntry = (String, usize, Option<Arc<PlanNode>>);
 
 struct CacheEntry {
     query: Box<str>,
     operation_name: Option<Box<str>>,
+    override_bucket: usize,
     prepared: Prepared,
 }
 
@@ -99,6 +101,16 @@ pub struct Supergraph {
     limits: LimitsConfig,
     /// Hash of the SDL text, to tell a changed file from a touched one.
     pub sdl_hash: u64,
+    /// Thresholds of progressive `@override(label: "percent(x)")`, scaled and sorted.
+    override_percentages: Vec<u64>,
+}
+
+/// Which progressive overrides are on for one request: a random draw, and the bucket it
+/// falls in (how many thresholds it passed). Plans depend on the bucket only.
+#[derive(Debug, Clone, Copy)]
+struct OverrideDraw {
+    value: u64,
+    bucket: usize,
 }
 
 impl std::fmt::Debug for Supergraph {
@@ -143,7 +155,16 @@ impl Supergraph {
             })
             .collect();
         let capacity = cache_capacity.max(1);
+        let mut override_percentages: Vec<u64> = planner
+            .supergraph
+            .progressive_overrides
+            .percentages
+            .iter()
+            .copied()
+            .collect();
+        override_percentages.sort_unstable();
         Ok(Self {
+            override_percentages,
             planner,
             schema,
             subgraphs,
@@ -162,13 +183,15 @@ impl Supergraph {
         query: &str,
         operation_name: Option<&str>,
     ) -> Result<Arc<PreparedOperation>, Arc<RequestError>> {
+        let draw = self.override_draw();
         let key = {
             let mut h = DefaultHasher::new();
             query.hash(&mut h);
             operation_name.hash(&mut h);
+            draw.bucket.hash(&mut h);
             h.finish()
         };
-        if let Some(hit) = self.cache_get(key, query, operation_name) {
+        if let Some(hit) = self.cache_get(key, query, operation_name, draw.bucket) {
             metrics::counter!("router_plan_cache_total", "result" => "hit").increment(1);
             return hit;
         }
@@ -180,7 +203,7 @@ impl Supergraph {
             let (query, operation_name) = (owned_query, owned_name);
             let started = std::time::Instant::now();
             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                this.prepare_uncached(&query, operation_name.as_deref())
+                this.prepare_uncached(&query, operation_name.as_deref(), draw)
             }))
             .unwrap_or_else(|_| {
                 tracing::error!("the query planner panicked");
@@ -198,6 +221,7 @@ impl Supergraph {
                 CacheEntry {
                     query: query.into(),
                     operation_name: operation_name.map(Into::into),
+                    override_bucket: draw.bucket,
                     prepared: prepared.clone(),
                 },
             );
@@ -205,11 +229,37 @@ impl Supergraph {
         prepared
     }
 
-    fn cache_get(&self, key: u64, query: &str, operation_name: Option<&str>) -> Option<Prepared> {
+    fn cache_get(
+        &self,
+        key: u64,
+        query: &str,
+        operation_name: Option<&str>,
+        override_bucket: usize,
+    ) -> Option<Prepared> {
         let mut cache = self.cache.lock().ok()?;
         let entry = cache.get(&key)?;
-        (&*entry.query == query && entry.operation_name.as_deref() == operation_name)
+        (&*entry.query == query
+            && entry.operation_name.as_deref() == operation_name
+            && entry.override_bucket == override_bucket)
             .then(|| entry.prepared.clone())
+    }
+
+    /// Draws the request's place in the progressive-override percentages: a field with
+    /// `percent(p)` is served by its new subgraph for draws below `p`.
+    fn override_draw(&self) -> OverrideDraw {
+        if self.override_percentages.is_empty() {
+            return OverrideDraw {
+                value: 0,
+                bucket: 0,
+            };
+        }
+        let value = rand::Rng::gen_range(&mut rand::thread_rng(), 0..100 * PERCENTAGE_SCALE);
+        let bucket = self
+            .override_percentages
+            .iter()
+            .filter(|p| **p <= value)
+            .count();
+        OverrideDraw { value, bucket }
     }
 
     pub fn cache_len(&self) -> usize {
@@ -220,6 +270,7 @@ impl Supergraph {
         &self,
         query: &str,
         operation_name: Option<&str>,
+        draw: OverrideDraw,
     ) -> Result<PreparedOperation, RequestError> {
         let document = graphql_tools::parser::parse_query_with_token_limit::<String>(
             query,
@@ -308,7 +359,7 @@ impl Supergraph {
             to_plan.selection_set = remaining;
             // Plans never depend on the operation's name: leave it out so they are shared.
             to_plan.name = None;
-            self.plan_normalized(&to_plan)?
+            self.plan_normalized(&to_plan, draw)?
         };
         if plan.as_deref().is_some_and(contains_defer) {
             return Err(RequestError::bad_request(
@@ -337,12 +388,14 @@ impl Supergraph {
     fn plan_normalized(
         &self,
         operation: &OperationDefinition,
+        draw: OverrideDraw,
     ) -> Result<Option<Arc<PlanNode>>, RequestError> {
         let canonical = operation.to_string();
-        let key = hash_str(&canonical);
+        let key = hash_str(&canonical) ^ (draw.bucket as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         if let Ok(mut plans) = self.plans.lock()
-            && let Some((text, plan)) = plans.get(&key)
+            && let Some((text, bucket, plan)) = plans.get(&key)
             && *text == canonical
+            && *bucket == draw.bucket
         {
             metrics::counter!("router_plan_cache_total", "result" => "normalized_hit").increment(1);
             return Ok(plan.clone());
@@ -351,7 +404,11 @@ impl Supergraph {
             CancellationToken::with_timeout(Duration::from_millis(self.limits.planning_timeout_ms));
         let plan = self
             .planner
-            .plan_from_normalized_operation(operation, Default::default(), &token)
+            .plan_from_normalized_operation(
+                operation,
+                PlannerOverrideContext::new(HashSet::new(), draw.value),
+                &token,
+            )
             .map_err(|e| {
                 tracing::warn!(error = %e, "query planning failed");
                 planning_failed()
@@ -359,7 +416,7 @@ impl Supergraph {
             .node
             .map(Arc::new);
         if let Ok(mut plans) = self.plans.lock() {
-            plans.insert(key, (canonical, plan.clone()));
+            plans.insert(key, (canonical, draw.bucket, plan.clone()));
         }
         Ok(plan)
     }
