@@ -306,7 +306,7 @@ async fn run() {
     report("subgraphs directly (4 fetches)", &direct, None);
 
     // Our router: the release binary in its own process.
-    let port = common::closed_port().await.port();
+    let port = common::free_port().await;
     let mut router = tokio::process::Command::new(env!("CARGO_BIN_EXE_router"))
         .arg("--supergraph")
         .arg(&supergraph)
@@ -337,7 +337,7 @@ async fn run() {
     let hive_bin = hive_dir.join("node_modules/.bin/hive-gateway");
     let mut hive_stats = None;
     if hive_bin.exists() {
-        let port = common::closed_port().await.port();
+        let port = common::free_port().await;
         let mut hive = tokio::process::Command::new(&hive_bin)
             .current_dir(&hive_dir)
             .arg("supergraph")

@@ -167,7 +167,7 @@ pub struct GraphQLRequest {
     pub query: Option<String>,
     pub operation_name: Option<String>,
     pub variables: Option<Value>,
-    #[allow(dead_code)]
+    /// Accepted for compatibility (persisted-query hashes and the like are not used yet).
     pub extensions: Option<Value>,
 }
 

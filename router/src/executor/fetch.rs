@@ -4,7 +4,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -311,9 +311,6 @@ impl SubgraphClient {
         }
     }
 }
-
-/// Shared by the executor and the readiness check.
-pub type SharedClient = Arc<SubgraphClient>;
 
 #[cfg(test)]
 mod tests {

@@ -262,10 +262,6 @@ impl Supergraph {
         OverrideDraw { value, bucket }
     }
 
-    pub fn cache_len(&self) -> usize {
-        self.cache.lock().map(|c| c.len()).unwrap_or_default()
-    }
-
     fn prepare_uncached(
         &self,
         query: &str,

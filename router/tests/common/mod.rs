@@ -239,12 +239,16 @@ where
     ScriptedSubgraph { addr, hits }
 }
 
-/// An address nothing listens on.
+/// An address nothing listens on: port 1 is privileged and unused, so unlike a freed
+/// ephemeral port it cannot be taken by a server of a test running alongside.
 pub async fn closed_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 1))
+}
+
+/// A port that was free a moment ago, for a child process to bind.
+pub async fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    addr
+    listener.local_addr().unwrap().port()
 }
 
 pub fn set_subgraph_url(config: &mut router::RouterConfig, name: &str, addr: SocketAddr) {
@@ -264,7 +268,7 @@ impl RouterProcess {
     }
 
     pub async fn spawn_with_args(env: &[(&str, &str)], args: &[&str]) -> Self {
-        let port = closed_port().await.port();
+        let port = free_port().await;
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_router"))
             .args(args)
             .envs(env.iter().copied())
