@@ -475,6 +475,7 @@ async fn run(
     } else {
         "error"
     };
+    count_errors(&output.errors);
     let body = response_body(output.data.as_deref(), &output.errors);
     (json_response(StatusCode::OK, body), op_name, outcome)
 }
@@ -613,8 +614,27 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
+/// `router_errors_total{code}`: what went wrong, for the dashboards and alerts. Codes are
+/// a small fixed set (ours and the subgraphs'), so the label stays bounded; anything else
+/// is counted as `OTHER`.
+fn count_errors(errors: &[GraphQLError]) {
+    for error in errors {
+        let code = match error.code() {
+            Some(code)
+                if code.len() <= 40
+                    && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') =>
+            {
+                code.to_owned()
+            }
+            _ => "OTHER".to_owned(),
+        };
+        metrics::counter!("router_errors_total", "code" => code).increment(1);
+    }
+}
+
 /// The response for a request that failed before execution.
 pub fn error_response(error: &RequestError) -> Response {
+    count_errors(&error.errors);
     let mut response = json_response(error.status, error_body(&error.errors));
     if let Some(secs) = error.retry_after {
         response

@@ -370,6 +370,8 @@ async fn health_ready_and_metrics() {
     router
         .query("{ topProducts { name inStock } }", json!({}))
         .await;
+    // An invalid operation is counted by its error code.
+    router.query("{ noSuchField }", json!({})).await;
     let metrics = router
         .http
         .get(router.url("/metrics"))
@@ -390,6 +392,10 @@ async fn health_ready_and_metrics() {
     assert!(
         metrics.contains(r#"result="hit""#),
         "plan cache hits are counted"
+    );
+    assert!(
+        metrics.contains(r#"router_errors_total{code="GRAPHQL_VALIDATION_FAILED"}"#),
+        "errors are counted by code: {metrics}"
     );
 
     // A subgraph that is down makes the router not ready.

@@ -186,13 +186,20 @@ impl SubgraphClient {
             .build(connector);
         let mut endpoints = HashMap::new();
         for (name, info) in subgraphs {
-            let uri: Uri = info
-                .url
-                .parse()
-                .map_err(|e| anyhow::anyhow!("subgraph {name} has an invalid URL: {e}"))?;
-            if !matches!(uri.scheme_str(), Some("http" | "https")) {
-                anyhow::bail!("subgraph {name}: the URL must be http:// or https://");
-            }
+            // A supergraph may leave a routing URL empty for the operator to fill in. The
+            // router still serves the rest of the graph; that subgraph's fields fail with
+            // SUBGRAPH_UNAVAILABLE until its URL is configured.
+            let uri = match info.url.parse::<Uri>() {
+                Ok(uri) if matches!(uri.scheme_str(), Some("http" | "https")) => uri,
+                _ => {
+                    tracing::error!(
+                        subgraph = %name,
+                        url = %info.url,
+                        "subgraph URL is not an http:// or https:// URL; set subgraphs.<name>.url"
+                    );
+                    continue;
+                }
+            };
             endpoints.insert(
                 name.clone(),
                 Endpoint {
@@ -337,24 +344,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn subgraph_urls_may_be_http_or_https_only() {
+    async fn subgraph_urls_may_be_http_or_https_and_others_are_unavailable() {
         let config = RouterConfig::default();
-        let subgraphs = |url: &str| {
-            HashMap::from([(
-                "a".to_owned(),
-                SubgraphInfo {
-                    name: "a".into(),
-                    url: url.into(),
-                },
-            )])
-        };
-        assert!(SubgraphClient::new(&subgraphs("https://api.example/graphql"), &config).is_ok());
-        assert!(SubgraphClient::new(&subgraphs("http://127.0.0.1:4001/graphql"), &config).is_ok());
-        let err = SubgraphClient::new(&subgraphs("ftp://x/graphql"), &config)
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("http:// or https://"), "{err}");
+        let subgraphs = HashMap::from([
+            ("tls".to_owned(), "https://api.example/graphql"),
+            ("plain".to_owned(), "http://127.0.0.1:4001/graphql"),
+            ("ftp".to_owned(), "ftp://x/graphql"),
+            ("empty".to_owned(), ""),
+        ])
+        .into_iter()
+        .map(|(name, url)| {
+            let info = SubgraphInfo {
+                name: name.clone(),
+                url: url.into(),
+            };
+            (name, info)
+        })
+        .collect();
+        let client = SubgraphClient::new(&subgraphs, &config).unwrap();
+        assert!(client.url("tls").is_some());
+        assert!(client.url("plain").is_some());
+        for name in ["ftp", "empty"] {
+            let err = client
+                .send(name, Bytes::from_static(b"{}"), &HeaderMap::new())
+                .await
+                .unwrap_err();
+            assert_eq!(err.code(), codes::SUBGRAPH_UNAVAILABLE);
+        }
     }
 
     #[test]
