@@ -6,7 +6,8 @@
 //!
 //! `BENCH_SECONDS` (default 10) and `BENCH_CONCURRENCY` (default 16) tune the create phase;
 //! `BENCH_PAYMENTS` (default 100000) the seeded history, `BENCH_PAGE_SIZE` (default 100)
-//! the page size, `BENCH_STORES` (default `mongo,embedded`) which stores run;
+//! the page size, `BENCH_PAGE_REQUESTS` (default 100) how often each page is read,
+//! `BENCH_STORES` (default `mongo,embedded`) which stores run;
 //! `TEST_MONGODB_URL` points at the MongoDB(-wire) server.
 
 #![allow(clippy::unwrap_used)] // A benchmark harness: a panic is the report.
@@ -138,6 +139,7 @@ async fn main() {
     let concurrency = env_u64("BENCH_CONCURRENCY", 16);
     let history = env_u64("BENCH_PAYMENTS", 100_000) as usize;
     let page_size = env_u64("BENCH_PAGE_SIZE", 100) as usize;
+    let page_requests = env_u64("BENCH_PAGE_REQUESTS", 100) as usize;
     let stores = std::env::var("BENCH_STORES").unwrap_or_else(|_| "mongo,embedded".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
@@ -145,11 +147,26 @@ async fn main() {
          {history} payments, pages of {page_size}"
     );
     for store in stores.split(',').map(str::trim) {
-        run(store, seconds, concurrency, history, page_size).await;
+        run(
+            store,
+            seconds,
+            concurrency,
+            history,
+            page_size,
+            page_requests,
+        )
+        .await;
     }
 }
 
-async fn run(store: &str, seconds: u64, concurrency: u64, history: usize, page_size: usize) {
+async fn run(
+    store: &str,
+    seconds: u64,
+    concurrency: u64,
+    history: usize,
+    page_size: usize,
+    page_requests: usize,
+) {
     let keys = Keys::generate();
     let database = unique_name("payments_bench");
     let dir = std::env::temp_dir().join(&database);
@@ -260,14 +277,14 @@ async fn run(store: &str, seconds: u64, concurrency: u64, history: usize, page_s
         let expected_newest = seeded[history - 1 - (page - 1) * page_size].id.to_string();
         assert_eq!(edges[0]["node"]["id"], expected_newest.as_str());
         let mut times = Vec::new();
-        for _ in 0..100 {
+        for _ in 0..page_requests {
             let started = Instant::now();
             post(&client, &url, &token, body.clone()).await;
             times.push(started.elapsed());
         }
         times.sort();
         println!(
-            "page {page} of {page_size}: p50 {:.1} ms, p99 {:.1} ms (100 requests, one client)",
+            "page {page} of {page_size}: p50 {:.1} ms, p99 {:.1} ms ({page_requests} requests, one client)",
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.99))
         );
