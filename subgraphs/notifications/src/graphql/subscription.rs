@@ -7,10 +7,10 @@ use service_kit::graphql::identity;
 use super::Notification;
 use crate::live::LiveHub;
 
-/// Live updates over a websocket (`graphql-transport-ws`, authenticated by the
-/// `connection_init` payload `{"Authorization": "Bearer <token>"}`).
 pub struct Subscription;
 
+/// Live updates over a websocket (`graphql-transport-ws`, authenticated by the
+/// `connection_init` payload `{"Authorization": "Bearer <token>"}`).
 #[SubscriptionObject]
 impl Subscription {
     /// The signed-in user's new notifications, as they are created. The subscription
