@@ -120,14 +120,18 @@ async fn bad_tokens_are_rejected_before_planning() {
 }
 
 #[tokio::test]
-async fn keys_can_come_from_a_jwks_url() {
+async fn keys_come_from_a_jwks_url_refreshed_on_an_unknown_kid() {
     let shop = start_shop().await;
-    let keys = tokens::Keys::generate("k-url");
-    let jwks = serde_json::to_value(&keys.jwks).unwrap();
+    let old = tokens::Keys::generate("k-old");
+    let new = tokens::Keys::generate("k-new");
+    let served = std::sync::Arc::new(std::sync::Mutex::new(
+        serde_json::to_value(&old.jwks).unwrap(),
+    ));
+    let jwks = served.clone();
     let app = axum::Router::new().route(
         "/.well-known/jwks.json",
         axum::routing::get(move || {
-            let jwks = jwks.clone();
+            let jwks = jwks.lock().unwrap().clone();
             async move { axum::Json(jwks) }
         }),
     );
@@ -140,7 +144,18 @@ async fn keys_can_come_from_a_jwks_url() {
         ..Default::default()
     });
     let router = TestRouter::start(config).await;
-    let token = keys.sign(&tokens::claims(300, 0));
+    let token = old.sign(&tokens::claims(300, 0));
+    let (status, body) = call(&router, Some(&token), ECHO).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["id"], "1");
+
+    // Auth rotates its key: the JWKS now has both, and tokens come with the new kid.
+    let mut both = old.jwks.clone();
+    both.keys.extend(new.jwks.keys.clone());
+    *served.lock().unwrap() = serde_json::to_value(&both).unwrap();
+    // Re-fetches triggered by unknown kids are rate limited (5 s) against kid floods.
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let token = new.sign(&tokens::claims(300, 0));
     let (status, body) = call(&router, Some(&token), ECHO).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["me"]["id"], "1");
