@@ -144,6 +144,8 @@ pub struct LimitsConfig {
     pub planning_timeout_ms: u64,
     /// Answer `__schema`/`__type` (`ROUTER_INTROSPECTION`).
     pub introspection: bool,
+    /// Operations in one batched request (`ROUTER_MAX_BATCH_SIZE`).
+    pub max_batch_size: usize,
 }
 
 impl Default for LimitsConfig {
@@ -157,6 +159,7 @@ impl Default for LimitsConfig {
             operation_timeout_ms: 30_000,
             planning_timeout_ms: 5_000,
             introspection: true,
+            max_batch_size: 16,
         }
     }
 }
@@ -395,6 +398,7 @@ impl RouterConfig {
             1..=600_000,
         )?;
         l.introspection = env.bool_or("ROUTER_INTROSPECTION", l.introspection)?;
+        l.max_batch_size = env.ranged_or("ROUTER_MAX_BATCH_SIZE", l.max_batch_size, 1..=1000)?;
 
         self.plan_cache.capacity = env.ranged_or(
             "ROUTER_PLAN_CACHE_SIZE",

@@ -233,24 +233,57 @@ async fn graphql_post(
             ),
         ));
     }
-    let request: GraphQLRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(_) => {
+    let malformed = || {
+        error_response(&RequestError::bad_request(
+            "the body is not a JSON GraphQL request",
+            codes::BAD_REQUEST,
+        ))
+    };
+    let caller = caller.map(|c| c.0);
+    // A JSON array is a batch (Apollo Client's BatchHttpLink): each operation runs on its
+    // own, and the answers come back in order.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        let Ok(requests) = serde_json::from_slice::<Vec<GraphQLRequest>>(&body) else {
+            return malformed();
+        };
+        if requests.is_empty() || requests.len() > state.config.limits.max_batch_size {
             return error_response(&RequestError::bad_request(
-                "the body is not a JSON GraphQL request",
-                codes::BAD_REQUEST,
+                format!(
+                    "a batch holds 1 to {} operations",
+                    state.config.limits.max_batch_size
+                ),
+                codes::LIMIT_EXCEEDED,
             ));
         }
+        let answers = futures::future::join_all(requests.into_iter().map(|request| {
+            handle(
+                state.clone(),
+                request,
+                caller.clone(),
+                ip,
+                headers.clone(),
+                Method::POST,
+            )
+        }))
+        .await;
+        let mut body = b"[".to_vec();
+        for (i, answer) in answers.into_iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            let bytes = http_body_util::BodyExt::collect(answer.into_body())
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            body.extend_from_slice(&bytes);
+        }
+        body.push(b']');
+        return json_response(StatusCode::OK, body);
+    }
+    let Ok(request) = serde_json::from_slice::<GraphQLRequest>(&body) else {
+        return malformed();
     };
-    handle(
-        state,
-        request,
-        caller.map(|c| c.0),
-        ip,
-        headers,
-        Method::POST,
-    )
-    .await
+    handle(state, request, caller, ip, headers, Method::POST).await
 }
 
 async fn graphql_get(

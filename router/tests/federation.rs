@@ -499,3 +499,46 @@ async fn the_same_field_selected_in_several_places_is_merged() {
         json!([{ "body": "Too expensive.", "author": { "name": "User 1", "username": "user1" }, "id": "2" }])
     );
 }
+
+#[tokio::test]
+async fn batched_requests_answer_in_order() {
+    let (_shop, router) = shop_router().await;
+    let response = router
+        .http
+        .post(router.url("/graphql"))
+        .json(&json!([
+            { "query": "{ product(upc: \"2\") { name } }" },
+            { "query": "{ nope }" },
+            { "query": "query($id: ID!) { user(id: $id) { name } }", "variables": { "id": "3" } }
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body[0],
+        json!({ "data": { "product": { "name": "Couch" } } })
+    );
+    assert_eq!(error_codes(&body[1]), ["GRAPHQL_VALIDATION_FAILED"]);
+    assert_eq!(body[2], json!({ "data": { "user": { "name": "User 3" } } }));
+
+    let too_many: Vec<_> = (0..17)
+        .map(|_| json!({ "query": "{ __typename }" }))
+        .collect();
+    let (status, body) = {
+        let response = router
+            .http
+            .post(router.url("/graphql"))
+            .json(&too_many)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status(),
+            response.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    assert_eq!(status, 400);
+    assert_eq!(error_codes(&body), ["LIMIT_EXCEEDED"]);
+}
