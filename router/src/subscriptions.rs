@@ -189,6 +189,18 @@ async fn connection(
         }
     };
     let _ = out.send(text(json!({ "type": "connection_ack" }))).await;
+    // Without JWT configuration the router does not judge tokens, but subgraphs may: an
+    // Authorization given in connection_init travels like the HTTP header would.
+    let mut headers = headers;
+    if state.auth.is_none()
+        && !headers.contains_key(header::AUTHORIZATION)
+        && let Some(value) = ["Authorization", "authorization"]
+            .iter()
+            .find_map(|k| init["payload"].get(*k).and_then(Value::as_str))
+            .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        headers.insert(header::AUTHORIZATION, value);
+    }
 
     let conn = Arc::new(Connection {
         state: state.clone(),

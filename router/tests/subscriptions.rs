@@ -346,3 +346,18 @@ async fn one_user_has_a_subscription_budget_across_connections() {
     }
     assert!(accepted, "the budget was not released");
 }
+
+#[tokio::test]
+async fn an_open_router_forwards_the_init_payload_authorization() {
+    let shop = start_shop().await;
+    let router = TestRouter::start(shop_config(&shop)).await;
+    let mut socket = connect(&router, "graphql-transport-ws").await;
+    init(&mut socket, json!({ "Authorization": "Bearer opaque" })).await;
+    send(
+        &mut socket,
+        json!({ "id": "a", "type": "subscribe", "payload": { "query": "{ auth: echoHeader(name: \"authorization\") }" } }),
+    )
+    .await;
+    let next = recv(&mut socket).await.unwrap();
+    assert_eq!(next["payload"]["data"]["auth"], "Bearer opaque", "{next}");
+}
