@@ -25,7 +25,10 @@ use serde_json::{Map, Value};
 
 use crate::{
     error::{GraphQLError, codes},
-    planner::{PreparedOperation, schema::SchemaIndex},
+    planner::{
+        PreparedOperation,
+        schema::{SchemaIndex, TypeKind},
+    },
 };
 use fetch::{FetchError, SubgraphClient, SubgraphResponse};
 
@@ -263,7 +266,7 @@ impl<'a> Run<'a> {
             if let Ok(mut root) = self.data.lock() {
                 let at = path_prefix(path);
                 match get_path_mut(&mut root, &at) {
-                    Some(target) => deep_merge(target, data),
+                    Some(target) => deep_merge(self.schema, target, data),
                     None => tracing::warn!("a root fetch's path is missing from the response"),
                 }
             }
@@ -409,10 +412,10 @@ impl<'a> Run<'a> {
                     continue;
                 };
                 if i == last {
-                    deep_merge(slot, std::mem::take(&mut entity));
+                    deep_merge(self.schema, slot, std::mem::take(&mut entity));
                     break;
                 }
-                deep_merge(slot, entity.clone());
+                deep_merge(self.schema, slot, entity.clone());
             }
         }
     }
@@ -520,13 +523,25 @@ fn get_path_mut<'v>(root: &'v mut Value, path: &[PathElem]) -> Option<&'v mut Va
 }
 
 /// Merges `source` into `target`: objects key by key, equal-length lists item by item;
-/// a null never replaces data another subgraph already provided.
-pub(crate) fn deep_merge(target: &mut Value, source: Value) {
+/// a null never replaces data another subgraph already provided, and an `@interfaceObject`
+/// subgraph's `__typename` (the interface's name) never replaces a concrete one.
+pub(crate) fn deep_merge(schema: &SchemaIndex, target: &mut Value, source: Value) {
     match (target, source) {
         (Value::Object(t), Value::Object(s)) => {
             for (k, v) in s {
                 match t.get_mut(&k) {
-                    Some(existing) => deep_merge(existing, v),
+                    Some(existing) if k == "__typename" => {
+                        let abstract_over_concrete =
+                            v.as_str().zip(existing.as_str()).is_some_and(|(new, old)| {
+                                new != old
+                                    && schema.get(new).is_some_and(|t| t.kind != TypeKind::Object)
+                                    && schema.get(old).is_some_and(|t| t.kind == TypeKind::Object)
+                            });
+                        if !abstract_over_concrete && !v.is_null() {
+                            *existing = v;
+                        }
+                    }
+                    Some(existing) => deep_merge(schema, existing, v),
                     None => {
                         t.insert(k, v);
                     }
@@ -535,7 +550,7 @@ pub(crate) fn deep_merge(target: &mut Value, source: Value) {
         }
         (Value::Array(t), Value::Array(s)) if t.len() == s.len() => {
             for (existing, v) in t.iter_mut().zip(s) {
-                deep_merge(existing, v);
+                deep_merge(schema, existing, v);
             }
         }
         (_, Value::Null) => {}
@@ -715,8 +730,14 @@ mod tests {
 
     #[test]
     fn deep_merge_keeps_existing_data_and_merges_lists_by_position() {
+        let schema = SchemaIndex::new(&graphql_tools::parser::parse_schema::<String>(
+            "type Query { a: Int } interface Media { id: ID } type Book implements Media { id: ID }",
+        )
+        .unwrap()
+        .into_static());
         let mut target = json!({"a": {"x": 1}, "list": [{"id": 1}, {"id": 2}], "keep": 5});
         deep_merge(
+            &schema,
             &mut target,
             json!({"a": {"y": 2}, "list": [{"n": "a"}, {"n": "b"}], "keep": null}),
         );
@@ -724,5 +745,21 @@ mod tests {
             target,
             json!({"a": {"x": 1, "y": 2}, "list": [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}], "keep": 5})
         );
+        // The interface's name from an @interfaceObject subgraph does not hide the concrete
+        // type; a concrete name does replace the interface's.
+        let mut book = json!({"__typename": "Book", "id": "1"});
+        deep_merge(
+            &schema,
+            &mut book,
+            json!({"__typename": "Media", "rating": 4}),
+        );
+        assert_eq!(book, json!({"__typename": "Book", "id": "1", "rating": 4}));
+        let mut media = json!({"__typename": "Media", "id": "1"});
+        deep_merge(
+            &schema,
+            &mut media,
+            json!({"__typename": "Book", "title": "Dune"}),
+        );
+        assert_eq!(media["__typename"], "Book");
     }
 }
