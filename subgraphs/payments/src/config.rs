@@ -39,6 +39,10 @@ pub struct PaymentsConfig {
     pub audience: String,
     /// `PAYMENTS_PROCESSOR_LATENCY_MS` (default 200): how long the simulated processor takes.
     pub processor_latency: Duration,
+    /// `PAYMENTS_PROCESSING_TIMEOUT_SECS` (default 300): a payment PROCESSING for longer
+    /// than this was interrupted, and a periodic sweep finishes it. Must exceed the
+    /// processor latency.
+    pub processing_timeout: Duration,
     /// `PAYMENTS_WORK_QUEUE` (default `payments.work`): the durable queue for `user.deleted`.
     pub work_queue: String,
     pub relay: RelaySettings,
@@ -60,6 +64,14 @@ impl PaymentsConfig {
             .url_opt("JWKS_URL", &["http", "https"])?
             .unwrap_or_else(|| DEFAULT_JWKS_URL.into());
         let latency_ms: u64 = env.ranged_or("PAYMENTS_PROCESSOR_LATENCY_MS", 200, 0..=60_000)?;
+        let processing_timeout = env.secs_or("PAYMENTS_PROCESSING_TIMEOUT_SECS", 300, 10)?;
+        if processing_timeout <= Duration::from_millis(latency_ms) {
+            return Err(ConfigError::new(
+                "PAYMENTS_PROCESSING_TIMEOUT_SECS",
+                &processing_timeout.as_secs().to_string(),
+                "must be longer than PAYMENTS_PROCESSOR_LATENCY_MS",
+            ));
+        }
         Ok(Self {
             log: LogConfig::from_env(env)?,
             port: env.parse_or("PAYMENTS_PORT", DEFAULT_PORT)?,
@@ -73,6 +85,7 @@ impl PaymentsConfig {
                 .get("JWT_AUDIENCE")
                 .unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
             processor_latency: Duration::from_millis(latency_ms),
+            processing_timeout,
             work_queue: env
                 .get("PAYMENTS_WORK_QUEUE")
                 .unwrap_or_else(|| DEFAULT_WORK_QUEUE.into()),
@@ -120,6 +133,7 @@ mod tests {
         assert_eq!(config.issuer, "platform-auth");
         assert_eq!(config.audience, "platform");
         assert_eq!(config.processor_latency, Duration::from_millis(200));
+        assert_eq!(config.processing_timeout, Duration::from_secs(300));
     }
 
     #[test]
@@ -152,5 +166,11 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.var, "MONGODB_DATABASE");
+        let err = PaymentsConfig::from_env(&Env::from_map([
+            ("PAYMENTS_PROCESSOR_LATENCY_MS", "30000"),
+            ("PAYMENTS_PROCESSING_TIMEOUT_SECS", "20"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.var, "PAYMENTS_PROCESSING_TIMEOUT_SECS");
     }
 }

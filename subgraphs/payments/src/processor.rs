@@ -12,7 +12,12 @@ pub enum Decision {
     Declined { reason: String },
 }
 
-/// Charges a payment. Called once per payment, after it moved to PROCESSING.
+/// Charges a payment, after it moved to PROCESSING.
+///
+/// Must be idempotent per payment id: if processing was interrupted (the service died
+/// between asking and recording the answer), the payment is asked about again and the
+/// processor must return the same decision without charging twice (real providers offer
+/// this through an idempotency key; use the payment id).
 #[async_trait::async_trait]
 pub trait PaymentProcessor: Send + Sync {
     /// Shown as the actor of the transitions it causes (`system:<name>`).

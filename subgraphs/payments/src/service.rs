@@ -3,7 +3,7 @@
 //! the state machine with one atomic conditional write (its event queued in the same
 //! write), and returns errors that are safe to show.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use service_kit::graphql::{ApiError, ApiResult, Identity};
 use tokio::sync::Notify;
@@ -129,9 +129,43 @@ impl PaymentService {
         // Finish on a task of its own: a client that goes away mid-request must not leave
         // the payment PROCESSING.
         let this = Arc::clone(self);
-        tokio::spawn(async move { this.finish_processing(processing).await })
+        let id = processing.id;
+        let finished = tokio::spawn(async move { this.finish_processing(processing).await })
             .await
-            .map_err(internal)?
+            .map_err(internal)?;
+        match finished {
+            // The stale-processing sweep finished it first, with the processor's same
+            // (idempotent) decision: that is this request's answer too.
+            Err(ApiError::Conflict(_)) => match self.store.get(id).await.map_err(internal)? {
+                Some(p) if matches!(p.status, PaymentStatus::Completed | PaymentStatus::Failed) => {
+                    Ok(p)
+                }
+                _ => Err(ApiError::Conflict(
+                    "the payment was changed by another request".into(),
+                )),
+            },
+            other => other,
+        }
+    }
+
+    /// Finishes payments whose processing was interrupted: each one PROCESSING for longer
+    /// than `older_than` is asked about again (processors are idempotent per payment) and
+    /// moved to COMPLETED or FAILED. Returns how many this call finished.
+    pub async fn resume_stale_processing(&self, older_than: Duration) -> anyhow::Result<usize> {
+        let cutoff = domain::now() - chrono::Duration::from_std(older_than)?;
+        let mut finished = 0;
+        for payment in self.store.stale_processing(cutoff, 100).await? {
+            match self.finish_processing(payment.clone()).await {
+                Ok(done) => {
+                    tracing::warn!(payment_id = %done.id, status = %done.status, "finished a payment whose processing was interrupted");
+                    finished += 1;
+                }
+                // Its own request (or another instance) finished it meanwhile.
+                Err(ApiError::Conflict(_)) => {}
+                Err(e) => return Err(anyhow::anyhow!("finishing payment {}: {e:?}", payment.id)),
+            }
+        }
+        Ok(finished)
     }
 
     async fn finish_processing(&self, processing: Payment) -> ApiResult<Payment> {

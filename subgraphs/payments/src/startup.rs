@@ -32,6 +32,7 @@ pub struct Application {
     relay: OutboxRelay,
     consumer: Consumer,
     service: Arc<PaymentService>,
+    processing_timeout: Duration,
 }
 
 /// The `user.deleted` work-queue consumer, started by `run_until_stopped`.
@@ -74,6 +75,7 @@ impl Application {
                 handler: Arc::new(UserDeletedHandler::new(service.clone())),
             },
             service,
+            processing_timeout: config.processing_timeout,
         })
     }
 
@@ -85,8 +87,8 @@ impl Application {
         self.service.clone()
     }
 
-    /// Serves until `shutdown`, then finishes in-flight requests and stops the relay and
-    /// the consumer. Events not yet published stay in the outbox for the next start.
+    /// Serves until `shutdown`, then finishes in-flight requests and stops the relay, the
+    /// consumer and the sweep of interrupted processing. Events not yet published stay in the outbox for the next start.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let relay = tokio::spawn(self.relay.run(stop.clone()));
@@ -99,11 +101,40 @@ impl Application {
         let consumer = tokio::spawn(async move {
             source.run_work_queue(queue, handler, consumer_stop).await;
         });
+        let sweeper = tokio::spawn(sweep_stale_processing(
+            self.service.clone(),
+            self.processing_timeout,
+            stop.clone(),
+        ));
         let served = serve(self.listener, self.router, shutdown).await;
         stop.cancel();
         let _ = relay.await;
         let _ = consumer.await;
+        let _ = sweeper.await;
         served.map_err(Into::into)
+    }
+}
+
+/// Every minute (or every `timeout` if shorter), finishes payments PROCESSING for longer
+/// than `timeout`: a crash between asking the processor and recording its answer must not
+/// leave a payment PROCESSING forever.
+async fn sweep_stale_processing(
+    service: Arc<PaymentService>,
+    timeout: Duration,
+    stop: CancellationToken,
+) {
+    let every = timeout.min(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {},
+        }
+        if let Err(e) = service.resume_stale_processing(timeout).await {
+            tracing::warn!(
+                error = format!("{e:#}"),
+                "could not finish interrupted payments"
+            );
+        }
     }
 }
 

@@ -226,6 +226,22 @@ impl PaymentStore for EmbeddedStore {
             .collect())
     }
 
+    async fn stale_processing(
+        &self,
+        updated_before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Payment>> {
+        let inner = self.lock()?;
+        Ok(inner
+            .state
+            .payments
+            .values()
+            .filter(|p| p.status == PaymentStatus::Processing && p.updated_at < updated_before)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
     async fn pending_of_user(&self, user_id: Uuid) -> anyhow::Result<Vec<Uuid>> {
         let inner = self.lock()?;
         let state = &inner.state;

@@ -96,6 +96,14 @@ pub trait PaymentStore: OutboxStore {
     /// A user's payments, newest first (ties broken by id), starting after `query.after`.
     async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Payment>>;
 
+    /// Up to `limit` payments still PROCESSING whose last change is older than
+    /// `updated_before`: their processing was interrupted (a crash, a lost connection).
+    async fn stale_processing(
+        &self,
+        updated_before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Payment>>;
+
     /// The ids of a user's PENDING payments.
     async fn pending_of_user(&self, user_id: Uuid) -> anyhow::Result<Vec<Uuid>>;
 

@@ -2,7 +2,8 @@
 //!
 //! - `payments`: one document per payment, its history embedded. Indexes (created at
 //!   start-up): `(userId, createdAt, _id)` for newest-first pages, `(userId, status,
-//!   createdAt, _id)` for pages filtered by status and for `user.deleted`, and a unique
+//!   createdAt, _id)` for pages filtered by status and for `user.deleted`, `(status,
+//!   updatedAt)` to find interrupted processing, and a unique
 //!   `(userId, idempotencyKey)` that makes `createPayment` idempotent.
 //! - `outbox`: events waiting for the relay, written in the same transaction as the payment;
 //!   published ones are deleted a week later by a TTL index.
@@ -35,6 +36,7 @@ use crate::domain::{
 
 const USER_CREATED: &str = "user_created";
 const USER_STATUS_CREATED: &str = "user_status_created";
+const STATUS_UPDATED: &str = "status_updated";
 const DUPLICATE_KEY: i32 = 11000;
 /// How long published events stay in the outbox (for inspection) before MongoDB drops them.
 const PUBLISHED_EVENTS_KEPT: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -117,6 +119,7 @@ impl MongoStore {
                     doc! { "userId": 1, "status": 1, "createdAt": -1, "_id": -1 },
                     false,
                 ),
+                index(STATUS_UPDATED, doc! { "status": 1, "updatedAt": 1 }, false),
                 index(
                     "user_idempotency_key",
                     doc! { "userId": 1, "idempotencyKey": 1 },
@@ -443,6 +446,25 @@ impl PaymentStore for MongoStore {
             // history in memory through the (userId, idempotencyKey) index.
             .hint(Hint::Name(index.to_owned()))
             .limit(i64::from(query.limit))
+            .await?
+            .try_collect()
+            .await?;
+        docs.iter().map(parse_payment).collect()
+    }
+
+    async fn stale_processing(
+        &self,
+        updated_before: DateTime<Utc>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<Payment>> {
+        let docs: Vec<Document> = self
+            .payments
+            .find(doc! {
+                "status": PaymentStatus::Processing.as_str(),
+                "updatedAt": { "$lt": date(updated_before) },
+            })
+            .hint(Hint::Name(STATUS_UPDATED.to_owned()))
+            .limit(i64::from(limit))
             .await?
             .try_collect()
             .await?;

@@ -12,3 +12,4 @@ mod idempotency;
 mod lifecycle;
 mod pagination;
 mod process;
+mod recovery;
