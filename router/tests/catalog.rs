@@ -171,3 +171,24 @@ async fn a_progressive_override_splits_traffic_between_the_subgraphs() {
         "{from_people} / {from_media}"
     );
 }
+
+#[tokio::test]
+async fn interface_object_fields_on_a_concrete_type_keep_its_typename() {
+    let router = router().await;
+    let data = ok(
+        &router,
+        "{ books { __typename id rating ... on Book { pages } } search(term: \"x\") { ... on Book { __typename rating pages } } }",
+    )
+    .await;
+    assert_eq!(
+        data["books"],
+        json!([
+            { "__typename": "Book", "id": "b1", "rating": 4, "pages": 412 },
+            { "__typename": "Book", "id": "b2", "rating": 1, "pages": 12 }
+        ])
+    );
+    assert_eq!(
+        data["search"][2],
+        json!({ "__typename": "Book", "rating": 4, "pages": 412 })
+    );
+}
