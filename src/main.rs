@@ -18,6 +18,8 @@ use tokio::{sync::watch, task::JoinSet};
 
 /// The composed supergraph, built in so the binary runs from any directory.
 const SUPERGRAPH: &str = include_str!("../schema/supergraph.graphql");
+/// What GraphiQL opens with: the guided tour (checked against the schema in CI).
+const TOUR: &str = include_str!("../schema/operations/tour.graphql");
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -124,6 +126,9 @@ fn platform_router_config(
             jwks_url: Some(format!("http://{host}:{auth_port}/.well-known/jwks.json")),
             ..JwtConfig::default()
         });
+    }
+    if config.graphiql_example.is_none() {
+        config.graphiql_example = Some(TOUR.to_owned());
     }
     if config.rate_limit.per_ip.is_none() {
         config.rate_limit.per_ip = Some(PerIpLimit::default());

@@ -29,6 +29,9 @@ pub struct RouterConfig {
     pub subscriptions: SubscriptionsConfig,
     /// Serve GraphiQL on `GET /` (`ROUTER_GRAPHIQL`).
     pub graphiql: bool,
+    /// The operation GraphiQL opens with (`ROUTER_GRAPHIQL_EXAMPLE_FILE` names a file
+    /// holding it); GraphiQL's own welcome text when absent.
+    pub graphiql_example: Option<String>,
 }
 
 impl Default for RouterConfig {
@@ -46,6 +49,7 @@ impl Default for RouterConfig {
             cors: CorsConfig::default(),
             subscriptions: SubscriptionsConfig::default(),
             graphiql: true,
+            graphiql_example: None,
         }
     }
 }
@@ -352,6 +356,11 @@ impl RouterConfig {
         }
         self.port = env.parse_or("ROUTER_PORT", self.port)?;
         self.graphiql = env.bool_or("ROUTER_GRAPHIQL", self.graphiql)?;
+        if let Some(path) = env.get("ROUTER_GRAPHIQL_EXAMPLE_FILE") {
+            let example = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::new("ROUTER_GRAPHIQL_EXAMPLE_FILE", &path, e))?;
+            self.graphiql_example = Some(example);
+        }
 
         let sg = &mut self.supergraph;
         if let Some(path) = env.get("ROUTER_SUPERGRAPH") {

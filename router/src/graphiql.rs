@@ -9,7 +9,20 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-pub const PAGE: &str = include_str!("../assets/graphiql/index.html");
+const PAGE: &str = include_str!("../assets/graphiql/index.html");
+
+/// The playground page, opening with `example` when one is configured.
+pub fn page(example: Option<&str>) -> String {
+    let mut options = serde_json::Map::new();
+    if let Some(example) = example {
+        options.insert("defaultQuery".into(), example.into());
+    }
+    // `</` inside a script element would end it early: escape it in the JSON.
+    let options = serde_json::Value::Object(options)
+        .to_string()
+        .replace("</", "<\\/");
+    PAGE.replace("/*OPTIONS*/{}", &options)
+}
 
 const ASSETS: [(&str, &str, &[u8]); 4] = [
     (

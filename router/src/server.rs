@@ -681,7 +681,10 @@ async fn graphiql_page(State(state): State<SharedState>) -> Response {
     if !state.config.graphiql {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Html(crate::graphiql::PAGE).into_response()
+    Html(crate::graphiql::page(
+        state.config.graphiql_example.as_deref(),
+    ))
+    .into_response()
 }
 
 /// Prometheus text, from the process-wide recorder the kit installs.

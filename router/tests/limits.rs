@@ -347,6 +347,28 @@ async fn graphiql_is_served_with_its_own_assets() {
 }
 
 #[tokio::test]
+async fn graphiql_opens_with_the_configured_example_operation() {
+    let example = "# Try this first\nquery Top { topProducts { name } }\n# </script> stays inert";
+    let (_shop, router) = router_with(|c| c.graphiql_example = Some(example.into())).await;
+    let html = router
+        .http
+        .get(router.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(r##""defaultQuery":"# Try this first\nquery Top"##),
+        "{html}"
+    );
+    // The example cannot close the page's script element.
+    assert_eq!(html.matches("</script>").count(), 4, "{html}");
+    assert!(html.contains(r"<\/script>"));
+}
+
+#[tokio::test]
 async fn health_ready_and_metrics() {
     let (_shop, router) = router_with(|_| {}).await;
     let health: Value = router
