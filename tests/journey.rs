@@ -1,0 +1,263 @@
+#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
+
+//! A user's whole journey through the router only, with the four services of the
+//! one-command run: register → login → me → a live subscription → create, process and
+//! refund a payment → one federated `me` with payments and notifications → mark read →
+//! refresh → logout → delete.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use service_kit::{config::Env, testing::unique_name};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+struct Client {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Client {
+    async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `data`, after checking there were no errors.
+    async fn ok(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
+        let response = self.gql(query, variables, token).await;
+        assert!(response["errors"].is_null(), "{query}: {response}");
+        response["data"].clone()
+    }
+}
+
+async fn start() -> (u16, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(unique_name("platform_journey"));
+    let env = Env::from_map([
+        ("AUTH_PORT", "0".to_owned()),
+        ("PAYMENTS_PORT", "0".to_owned()),
+        ("NOTIFICATIONS_PORT", "0".to_owned()),
+        ("ROUTER_PORT", "0".to_owned()),
+        ("DATA_DIR", dir.display().to_string()),
+        ("ROUTER_SUPERGRAPH", "schema/supergraph.graphql".to_owned()),
+        ("ROUTER_SUPERGRAPH_WATCH", "false".to_owned()),
+        ("ARGON2_MEMORY_KIB", "64".to_owned()),
+        ("ARGON2_ITERATIONS", "1".to_owned()),
+        ("PAYMENTS_PROCESSOR_LATENCY_MS", "10".to_owned()),
+    ]);
+    let platform = platform::Platform::build(&env).await.unwrap();
+    let port = platform.router_port;
+    tokio::spawn(platform.run_until_stopped(Box::pin(std::future::pending())));
+    (port, dir)
+}
+
+/// Subscribes to `notificationAdded` through the router over `graphql-transport-ws`.
+async fn subscribe(
+    port: u16,
+    token: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    let mut request = format!("ws://127.0.0.1:{port}/graphql")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    ws.send(Message::text(init.to_string())).await.unwrap();
+    loop {
+        let message = ws.next().await.unwrap().unwrap();
+        let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if value["type"] == "connection_ack" {
+            break;
+        }
+    }
+    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationAdded { id kind title } }" } });
+    ws.send(Message::text(subscribe.to_string())).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = ws.next().await {
+            let Ok(text) = message.to_text() else { continue };
+            let Ok(value) = serde_json::from_str::<Value>(text) else { continue };
+            match value["type"].as_str() {
+                Some("next") => {
+                    let _ = tx.send(value["payload"].clone());
+                }
+                Some("ping") => {
+                    let _ = ws.send(Message::text(r#"{"type":"pong"}"#)).await;
+                }
+                _ => {}
+            }
+        }
+    });
+    rx
+}
+
+#[tokio::test]
+async fn a_user_journey_through_the_router() {
+    let (port, dir) = start().await;
+    let client = Client {
+        http: reqwest::Client::new(),
+        url: format!("http://127.0.0.1:{port}/graphql"),
+    };
+
+    // register → login → me
+    let registered = client
+        .ok(
+            "mutation($i: RegisterInput!) { register(input: $i) { accessToken user { id } } }",
+            json!({ "i": { "email": "journey@example.com", "password": "correct horse", "firstName": "Jo", "lastName": "Urney" } }),
+            None,
+        )
+        .await;
+    let user_id = registered["register"]["user"]["id"].as_str().unwrap().to_owned();
+    let login = client
+        .ok(
+            "mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken } }",
+            json!({ "i": { "email": "journey@example.com", "password": "correct horse" } }),
+            None,
+        )
+        .await;
+    let token = login["login"]["accessToken"].as_str().unwrap().to_owned();
+    let refresh_token = login["login"]["refreshToken"].as_str().unwrap().to_owned();
+    let me = client.ok("{ me { id email } }", json!({}), Some(&token)).await;
+    assert_eq!(me["me"]["id"], user_id.as_str());
+
+    // Anonymous and forged callers are turned away by the router.
+    let anonymous = client.gql("{ me { id } }", json!({}), None).await;
+    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let forged = client
+        .http
+        .post(&client.url)
+        .bearer_auth(format!("{token}x"))
+        .json(&json!({ "query": "{ me { id } }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+
+    // A live subscription, then a payment created, processed and refunded.
+    let mut live = subscribe(port, &token).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let created = client
+        .ok(
+            "mutation { createPayment(input: { amount: 1299, currency: \"USD\", description: \"Coffee\", idempotencyKey: \"journey-1\" }) { id status } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(created["createPayment"]["status"], "PENDING");
+    let payment_id = created["createPayment"]["id"].as_str().unwrap().to_owned();
+    let processed = client
+        .ok(
+            "mutation($id: ID!) { processPayment(id: $id) { status } }",
+            json!({ "id": payment_id }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(processed["processPayment"]["status"], "COMPLETED");
+    let refunded = client
+        .ok(
+            "mutation($id: ID!) { refundPayment(id: $id) { status } }",
+            json!({ "id": payment_id }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(refunded["refundPayment"]["status"], "REFUNDED");
+
+    // The subscriber receives the payment notifications, live.
+    let mut kinds = Vec::new();
+    while !kinds.contains(&"PAYMENT_COMPLETED".to_owned()) {
+        let event = tokio::time::timeout(Duration::from_secs(20), live.recv())
+            .await
+            .expect("a live notification")
+            .unwrap();
+        kinds.push(event["data"]["notificationAdded"]["kind"].as_str().unwrap().to_owned());
+    }
+    assert!(kinds.contains(&"PAYMENT_CREATED".to_owned()), "{kinds:?}");
+
+    // One federated query, answered by three subgraphs.
+    let query = "{ me { email payments { edges { node { id status amount user { id } } } } notifications { edges { node { id kind read } } } unreadNotificationCount } }";
+    let mut me = Value::Null;
+    for _ in 0..100 {
+        me = client.ok(query, json!({}), Some(&token)).await;
+        let kinds: Vec<&str> = me["me"]["notifications"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["kind"].as_str().unwrap())
+            .collect();
+        if kinds.contains(&"PAYMENT_REFUNDED") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let me = &me["me"];
+    assert_eq!(me["email"], "journey@example.com");
+    let payments = me["payments"]["edges"].as_array().unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["node"]["status"], "REFUNDED");
+    assert_eq!(payments[0]["node"]["user"]["id"], user_id.as_str());
+    let notifications = me["notifications"]["edges"].as_array().unwrap();
+    let kinds: Vec<&str> = notifications
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["WELCOME", "PAYMENT_CREATED", "PAYMENT_COMPLETED", "PAYMENT_REFUNDED"] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    let unread = me["unreadNotificationCount"].as_i64().unwrap();
+    assert_eq!(unread as usize, notifications.len());
+
+    // Mark one read.
+    let first = notifications[0]["node"]["id"].as_str().unwrap();
+    let read = client
+        .ok(
+            "mutation($id: ID!) { markNotificationRead(id: $id) { read } }",
+            json!({ "id": first }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(read["markNotificationRead"]["read"], true);
+    let count = client
+        .ok("{ me { unreadNotificationCount } }", json!({}), Some(&token))
+        .await;
+    assert_eq!(count["me"]["unreadNotificationCount"].as_i64().unwrap(), unread - 1);
+
+    // refresh → logout → delete.
+    let refreshed = client
+        .ok(
+            "mutation($t: String!) { refresh(refreshToken: $t) { accessToken refreshToken } }",
+            json!({ "t": refresh_token }),
+            None,
+        )
+        .await;
+    let token = refreshed["refresh"]["accessToken"].as_str().unwrap().to_owned();
+    let next_refresh = refreshed["refresh"]["refreshToken"].as_str().unwrap().to_owned();
+    let out = client
+        .ok(
+            "mutation($t: String!) { logout(refreshToken: $t) }",
+            json!({ "t": next_refresh }),
+            None,
+        )
+        .await;
+    assert_eq!(out["logout"], true);
+    let deleted = client
+        .ok(
+            "mutation($id: ID!) { deleteUser(id: $id) }",
+            json!({ "id": user_id }),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(deleted["deleteUser"], true);
+    let gone = client.gql("{ me { id } }", json!({}), Some(&token)).await;
+    assert_eq!(gone["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{gone}");
+
+    let _ = std::fs::remove_dir_all(dir);
+}
