@@ -51,7 +51,11 @@ impl Platform {
         // The other subgraphs verify tokens against the auth that actually runs here,
         // whatever port it took, unless told otherwise.
         if env.get("JWKS_URL").is_none() {
-            let jwks = format!("http://{}:{}/.well-known/jwks.json", common.host, auth.port());
+            let jwks = format!(
+                "http://{}:{}/.well-known/jwks.json",
+                common.host,
+                auth.port()
+            );
             payments_config.jwks_url = jwks.clone();
             notifications_config.jwks_url = jwks;
         }
@@ -64,8 +68,7 @@ impl Platform {
             ("payments", payments.port()),
             ("notifications", notifications.port()),
         ];
-        let router_config =
-            router_config(env, &common.host, &common.data_dir, &subgraph_ports)?;
+        let router_config = router_config(env, &common.host, &common.data_dir, &subgraph_ports)?;
         let router = router::Application::build(router_config).await?;
         Ok(Self {
             host: common.host,
@@ -91,7 +94,10 @@ impl Platform {
         let mut services = JoinSet::new();
         services.spawn(self.auth.run_until_stopped(stopped(stop_rx.clone())));
         services.spawn(self.payments.run_until_stopped(stopped(stop_rx.clone())));
-        services.spawn(self.notifications.run_until_stopped(stopped(stop_rx.clone())));
+        services.spawn(
+            self.notifications
+                .run_until_stopped(stopped(stop_rx.clone())),
+        );
         services.spawn(self.router.run_until_stopped(stopped(stop_rx)));
         let early = tokio::select! {
             () = shutdown => None,

@@ -58,10 +58,7 @@ async fn start() -> (u16, std::path::PathBuf) {
 }
 
 /// Subscribes to `notificationAdded` through the router over `graphql-transport-ws`.
-async fn subscribe(
-    port: u16,
-    token: &str,
-) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+async fn subscribe(port: u16, token: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
     let mut request = format!("ws://127.0.0.1:{port}/graphql")
         .into_client_request()
         .unwrap();
@@ -84,8 +81,12 @@ async fn subscribe(
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(Ok(message)) = ws.next().await {
-            let Ok(text) = message.to_text() else { continue };
-            let Ok(value) = serde_json::from_str::<Value>(text) else { continue };
+            let Ok(text) = message.to_text() else {
+                continue;
+            };
+            let Ok(value) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
             match value["type"].as_str() {
                 Some("next") => {
                     let _ = tx.send(value["payload"].clone());
@@ -116,7 +117,10 @@ async fn a_user_journey_through_the_router() {
             None,
         )
         .await;
-    let user_id = registered["register"]["user"]["id"].as_str().unwrap().to_owned();
+    let user_id = registered["register"]["user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let login = client
         .ok(
             "mutation($i: LoginInput!) { login(input: $i) { accessToken refreshToken } }",
@@ -126,12 +130,17 @@ async fn a_user_journey_through_the_router() {
         .await;
     let token = login["login"]["accessToken"].as_str().unwrap().to_owned();
     let refresh_token = login["login"]["refreshToken"].as_str().unwrap().to_owned();
-    let me = client.ok("{ me { id email } }", json!({}), Some(&token)).await;
+    let me = client
+        .ok("{ me { id email } }", json!({}), Some(&token))
+        .await;
     assert_eq!(me["me"]["id"], user_id.as_str());
 
     // Anonymous and forged callers are turned away by the router.
     let anonymous = client.gql("{ me { id } }", json!({}), None).await;
-    assert_eq!(anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    assert_eq!(
+        anonymous["errors"][0]["extensions"]["code"],
+        "UNAUTHENTICATED"
+    );
     let forged = client
         .http
         .post(&client.url)
@@ -178,7 +187,12 @@ async fn a_user_journey_through_the_router() {
             .await
             .expect("a live notification")
             .unwrap();
-        kinds.push(event["data"]["notificationAdded"]["kind"].as_str().unwrap().to_owned());
+        kinds.push(
+            event["data"]["notificationAdded"]["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     assert!(kinds.contains(&"PAYMENT_CREATED".to_owned()), "{kinds:?}");
 
@@ -209,7 +223,12 @@ async fn a_user_journey_through_the_router() {
         .iter()
         .map(|e| e["node"]["kind"].as_str().unwrap())
         .collect();
-    for kind in ["WELCOME", "PAYMENT_CREATED", "PAYMENT_COMPLETED", "PAYMENT_REFUNDED"] {
+    for kind in [
+        "WELCOME",
+        "PAYMENT_CREATED",
+        "PAYMENT_COMPLETED",
+        "PAYMENT_REFUNDED",
+    ] {
         assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
     }
     let unread = me["unreadNotificationCount"].as_i64().unwrap();
@@ -226,9 +245,16 @@ async fn a_user_journey_through_the_router() {
         .await;
     assert_eq!(read["markNotificationRead"]["read"], true);
     let count = client
-        .ok("{ me { unreadNotificationCount } }", json!({}), Some(&token))
+        .ok(
+            "{ me { unreadNotificationCount } }",
+            json!({}),
+            Some(&token),
+        )
         .await;
-    assert_eq!(count["me"]["unreadNotificationCount"].as_i64().unwrap(), unread - 1);
+    assert_eq!(
+        count["me"]["unreadNotificationCount"].as_i64().unwrap(),
+        unread - 1
+    );
 
     // refresh → logout → delete.
     let refreshed = client
@@ -238,8 +264,14 @@ async fn a_user_journey_through_the_router() {
             None,
         )
         .await;
-    let token = refreshed["refresh"]["accessToken"].as_str().unwrap().to_owned();
-    let next_refresh = refreshed["refresh"]["refreshToken"].as_str().unwrap().to_owned();
+    let token = refreshed["refresh"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let next_refresh = refreshed["refresh"]["refreshToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = client
         .ok(
             "mutation($t: String!) { logout(refreshToken: $t) }",
@@ -257,7 +289,10 @@ async fn a_user_journey_through_the_router() {
         .await;
     assert_eq!(deleted["deleteUser"], true);
     let gone = client.gql("{ me { id } }", json!({}), Some(&token)).await;
-    assert_eq!(gone["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{gone}");
+    assert_eq!(
+        gone["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{gone}"
+    );
 
     let _ = std::fs::remove_dir_all(dir);
 }
