@@ -14,7 +14,10 @@ async fn main() -> anyhow::Result<()> {
     let host = &platform.host;
     let port = platform.router_port;
     println!();
-    println!("  The platform is up (data in {}).", platform.data_dir.display());
+    println!(
+        "  The platform is up (data in {}).",
+        platform.data_dir.display()
+    );
     println!("  GraphiQL        http://{host}:{port}/");
     println!("  GraphQL         http://{host}:{port}/graphql");
     println!("  Metrics         http://{host}:{port}/metrics");
