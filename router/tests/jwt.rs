@@ -9,12 +9,12 @@ use common::{TestRouter, error_codes, shop_config, start_shop, tokens};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
-async fn router_with_jwt(require: bool) -> (common::Shop, TestRouter, tokens::Keys) {
+async fn router_with_jwt(require: bool) -> (common::Shop, TestRouter, tokens::TestKeys) {
     let shop = start_shop().await;
-    let keys = tokens::Keys::generate("k1");
+    let keys = tokens::TestKeys::generate("k1");
     let mut config = shop_config(&shop);
     config.jwt = Some(router::config::JwtConfig {
-        jwks_file: Some(keys.jwks_file()),
+        jwks_file: Some(tokens::jwks_file(&keys)),
         require_authentication: require,
         ..Default::default()
     });
@@ -63,7 +63,7 @@ async fn no_token_passes_anonymously_unless_required() {
 #[tokio::test]
 async fn bad_tokens_are_rejected_before_planning() {
     let (_shop, router, keys) = router_with_jwt(false).await;
-    let other = tokens::Keys::generate("k1");
+    let other = tokens::TestKeys::generate("k1");
     let now_claims = tokens::claims(300, 0);
     let mut wrong_issuer = now_claims.clone();
     wrong_issuer["iss"] = json!("someone-else");
@@ -72,7 +72,7 @@ async fn bad_tokens_are_rejected_before_planning() {
     let unknown_kid = {
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some("unknown".into());
-        encode(&header, &now_claims, &keys.encoding).unwrap()
+        encode(&header, &now_claims, keys.encoding_key()).unwrap()
     };
     let hs256_with_public_key = {
         let mut header = Header::new(Algorithm::HS256);
@@ -80,7 +80,7 @@ async fn bad_tokens_are_rejected_before_planning() {
         encode(
             &header,
             &now_claims,
-            &EncodingKey::from_secret(keys.public_x.as_bytes()),
+            &EncodingKey::from_secret(keys.public_x().as_bytes()),
         )
         .unwrap()
     };
@@ -122,10 +122,10 @@ async fn bad_tokens_are_rejected_before_planning() {
 #[tokio::test]
 async fn keys_come_from_a_jwks_url_refreshed_on_an_unknown_kid() {
     let shop = start_shop().await;
-    let old = tokens::Keys::generate("k-old");
-    let new = tokens::Keys::generate("k-new");
+    let old = tokens::TestKeys::generate("k-old");
+    let new = tokens::TestKeys::generate("k-new");
     let served = std::sync::Arc::new(std::sync::Mutex::new(
-        serde_json::to_value(&old.jwks).unwrap(),
+        serde_json::to_value(old.jwks()).unwrap(),
     ));
     let jwks = served.clone();
     let app = axum::Router::new().route(
@@ -150,8 +150,8 @@ async fn keys_come_from_a_jwks_url_refreshed_on_an_unknown_kid() {
     assert_eq!(body["data"]["me"]["id"], "1");
 
     // Auth rotates its key: the JWKS now has both, and tokens come with the new kid.
-    let mut both = old.jwks.clone();
-    both.keys.extend(new.jwks.keys.clone());
+    let mut both = old.jwks();
+    both.keys.extend(new.jwks().keys);
     *served.lock().unwrap() = serde_json::to_value(&both).unwrap();
     // Re-fetches triggered by unknown kids are rate limited (5 s) against kid floods.
     tokio::time::sleep(std::time::Duration::from_millis(5200)).await;

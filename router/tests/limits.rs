@@ -182,9 +182,9 @@ fn user_limit(prefix: &str, redis_url: String) -> router::config::PerUserLimit {
 }
 
 /// A token for user `sub`, and a router config that verifies it.
-fn jwt_setup(keys: &common::tokens::Keys, config: &mut router::RouterConfig) {
+fn jwt_setup(keys: &common::tokens::TestKeys, config: &mut router::RouterConfig) {
     config.jwt = Some(router::config::JwtConfig {
-        jwks_file: Some(keys.jwks_file()),
+        jwks_file: Some(common::tokens::jwks_file(keys)),
         ..Default::default()
     });
 }
@@ -192,7 +192,7 @@ fn jwt_setup(keys: &common::tokens::Keys, config: &mut router::RouterConfig) {
 #[tokio::test]
 async fn the_redis_user_limit_holds_across_two_router_processes() {
     let shop = start_shop().await;
-    let keys = common::tokens::Keys::generate("k1");
+    let keys = common::tokens::TestKeys::generate("k1");
     let prefix = service_kit::testing::unique_name("router_rl");
     let redis = service_kit::testing::servers::redis_url();
 
@@ -203,7 +203,7 @@ async fn the_redis_user_limit_holds_across_two_router_processes() {
     let a = TestRouter::start(config.clone()).await;
 
     // Router B: the real binary in its own process, configured through the environment.
-    let jwks = keys.jwks_file();
+    let jwks = common::tokens::jwks_file(&keys);
     let b = common::RouterProcess::spawn(&[
         (
             "ROUTER_SUPERGRAPH",

@@ -155,10 +155,10 @@ async fn queries_over_the_socket_answer_once() {
 #[tokio::test]
 async fn connection_init_authenticates_when_jwt_is_required() {
     let shop = start_shop().await;
-    let keys = tokens::Keys::generate("k1");
+    let keys = tokens::TestKeys::generate("k1");
     let mut config = shop_config(&shop);
     config.jwt = Some(router::config::JwtConfig {
-        jwks_file: Some(keys.jwks_file()),
+        jwks_file: Some(tokens::jwks_file(&keys)),
         require_authentication: true,
         ..Default::default()
     });
@@ -292,10 +292,10 @@ async fn limits_keepalive_and_shutdown() {
 #[tokio::test]
 async fn one_user_has_a_subscription_budget_across_connections() {
     let shop = start_shop().await;
-    let keys = tokens::Keys::generate("k1");
+    let keys = tokens::TestKeys::generate("k1");
     let mut config = shop_config(&shop);
     config.jwt = Some(router::config::JwtConfig {
-        jwks_file: Some(keys.jwks_file()),
+        jwks_file: Some(tokens::jwks_file(&keys)),
         ..Default::default()
     });
     config.subscriptions.max_per_user = 1;

@@ -347,36 +347,12 @@ mod tests {
     use super::*;
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
-    use jsonwebtoken::{EncodingKey, Header, encode, jwk};
+    use jsonwebtoken::{EncodingKey, Header, encode};
 
-    struct Keys {
-        encoding: EncodingKey,
-        set: JwkSet,
-        public_x: String,
-    }
+    use crate::testing::TestKeys;
 
-    fn keys(kid: &str) -> Keys {
-        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
-        let der = signing.to_pkcs8_der().unwrap();
-        let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
-        let jwk = Jwk {
-            common: jwk::CommonParameters {
-                key_id: Some(kid.into()),
-                key_algorithm: Some(jwk::KeyAlgorithm::EdDSA),
-                ..Default::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(jwk::OctetKeyPairParameters {
-                key_type: jwk::OctetKeyPairType::OctetKeyPair,
-                curve: jwk::EllipticCurve::Ed25519,
-                x: x.clone(),
-            }),
-        };
-        Keys {
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            set: JwkSet { keys: vec![jwk] },
-            public_x: x,
-        }
+    fn keys(kid: &str) -> TestKeys {
+        TestKeys::generate(kid)
     }
 
     fn claims(offset_exp: i64, offset_nbf: i64) -> Claims {
@@ -394,17 +370,12 @@ mod tests {
         }
     }
 
-    fn sign(keys: &Keys, kid: &str, claims: &Claims) -> String {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(kid.into());
-        encode(&header, claims, &keys.encoding).unwrap()
+    fn sign(keys: &TestKeys, kid: &str, claims: &Claims) -> String {
+        keys.sign_with_kid(kid, claims)
     }
 
-    fn verifier(keys: &Keys) -> JwtVerifier {
-        JwtVerifier::new(
-            KeySource::Static(keys.set.clone()),
-            JwtSettings::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE),
-        )
+    fn verifier(keys: &TestKeys) -> JwtVerifier {
+        keys.static_verifier(JwtSettings::new(DEFAULT_ISSUER, DEFAULT_AUDIENCE))
     }
 
     #[tokio::test]
@@ -451,7 +422,7 @@ mod tests {
             v.verify(&sign(&k, "other", &c)).await,
             Err(JwtError::UnknownKey)
         );
-        let no_kid = encode(&Header::new(Algorithm::EdDSA), &c, &k.encoding).unwrap();
+        let no_kid = encode(&Header::new(Algorithm::EdDSA), &c, k.encoding_key()).unwrap();
         assert_eq!(v.verify(&no_kid).await, Err(JwtError::MissingKeyId));
     }
 
@@ -470,7 +441,7 @@ mod tests {
         let confused = encode(
             &header,
             &c,
-            &EncodingKey::from_secret(k.public_x.as_bytes()),
+            &EncodingKey::from_secret(k.public_x().as_bytes()),
         )
         .unwrap();
         assert_eq!(

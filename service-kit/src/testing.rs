@@ -113,3 +113,163 @@ pub mod servers {
         var("TEST_PYTHON", "python3")
     }
 }
+
+pub use keys::{TestKeys, claims, serve_jwks};
+
+mod keys {
+    use std::fmt::Display;
+
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use ed25519_dalek::{
+        SigningKey,
+        pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding},
+    };
+    use jsonwebtoken::{
+        Algorithm, EncodingKey, Header, encode,
+        jwk::{self, AlgorithmParameters, Jwk, JwkSet},
+    };
+    use serde::Serialize;
+
+    use crate::jwt::{
+        Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, JwtSettings, JwtVerifier, KeySource, Role,
+    };
+
+    /// An Ed25519 signing key like auth's, with its public half as a one-key JWKS under a
+    /// key id, so tests and benchmarks can sign platform tokens that a verifier trusts.
+    #[derive(Clone)]
+    pub struct TestKeys {
+        kid: String,
+        signing: SigningKey,
+        encoding: EncodingKey,
+        jwks: JwkSet,
+        public_x: String,
+    }
+
+    impl TestKeys {
+        /// A fresh random key, published under `kid`.
+        pub fn generate(kid: impl Into<String>) -> Self {
+            let kid = kid.into();
+            let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+            let der = signing
+                .to_pkcs8_der()
+                .expect("an Ed25519 key encodes as PKCS#8");
+            let x = URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes());
+            let jwk = Jwk {
+                common: jwk::CommonParameters {
+                    key_id: Some(kid.clone()),
+                    key_algorithm: Some(jwk::KeyAlgorithm::EdDSA),
+                    ..Default::default()
+                },
+                algorithm: AlgorithmParameters::OctetKeyPair(jwk::OctetKeyPairParameters {
+                    key_type: jwk::OctetKeyPairType::OctetKeyPair,
+                    curve: jwk::EllipticCurve::Ed25519,
+                    x: x.clone(),
+                }),
+            };
+            Self {
+                kid,
+                encoding: EncodingKey::from_ed_der(der.as_bytes()),
+                signing,
+                jwks: JwkSet { keys: vec![jwk] },
+                public_x: x,
+            }
+        }
+
+        pub fn kid(&self) -> &str {
+            &self.kid
+        }
+
+        /// The public key set a verifier trusts.
+        pub fn jwks(&self) -> JwkSet {
+            self.jwks.clone()
+        }
+
+        /// The private key, for signing tokens by hand (odd headers, other algorithms).
+        pub fn encoding_key(&self) -> &EncodingKey {
+            &self.encoding
+        }
+
+        /// The public key's `x` (base64url), e.g. to misuse it as an HMAC secret.
+        pub fn public_x(&self) -> &str {
+            &self.public_x
+        }
+
+        /// The private key as PKCS#8 PEM, as auth reads its signing key.
+        pub fn pkcs8_pem(&self) -> String {
+            self.signing
+                .to_pkcs8_pem(LineEnding::LF)
+                .expect("an Ed25519 key encodes as PKCS#8 PEM")
+                .to_string()
+        }
+
+        /// A verifier that trusts exactly this key.
+        pub fn static_verifier(&self, settings: JwtSettings) -> JwtVerifier {
+            JwtVerifier::new(KeySource::Static(self.jwks()), settings)
+        }
+
+        /// `claims` signed with EdDSA under this key's id.
+        pub fn sign(&self, claims: &impl Serialize) -> String {
+            self.sign_with_kid(&self.kid, claims)
+        }
+
+        /// Signs with this key but names `kid` in the header (to forge another key's tokens).
+        pub fn sign_with_kid(&self, kid: &str, claims: &impl Serialize) -> String {
+            let mut header = Header::new(Algorithm::EdDSA);
+            header.kid = Some(kid.to_owned());
+            encode(&header, claims, &self.encoding).expect("claims serialize and sign")
+        }
+
+        /// A signed token with [`claims`].
+        pub fn token(
+            &self,
+            user_id: impl Display,
+            email: impl Into<String>,
+            role: Role,
+            ttl_secs: i64,
+        ) -> String {
+            self.sign(&claims(user_id, email, role, ttl_secs))
+        }
+    }
+
+    /// Platform claims for `user_id` with the default issuer and audience, issued and valid
+    /// from now, expiring `ttl_secs` from now (negative: already expired), with a fresh `jti`.
+    pub fn claims(
+        user_id: impl Display,
+        email: impl Into<String>,
+        role: Role,
+        ttl_secs: i64,
+    ) -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: user_id.to_string(),
+            email: email.into(),
+            role,
+            iss: DEFAULT_ISSUER.into(),
+            aud: DEFAULT_AUDIENCE.into(),
+            exp: now + ttl_secs,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Serves `jwks` at `http://127.0.0.1:<port>/.well-known/jwks.json`, as auth would, for
+    /// as long as the runtime runs; returns that URL.
+    pub async fn serve_jwks(jwks: JwkSet) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let port = listener.local_addr().expect("a bound address").port();
+        let router = axum::Router::new().route(
+            "/.well-known/jwks.json",
+            axum::routing::get(move || {
+                let jwks = jwks.clone();
+                async move { axum::Json(jwks) }
+            }),
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://127.0.0.1:{port}/.well-known/jwks.json")
+    }
+}

@@ -18,13 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
 use futures::{SinkExt, StreamExt};
-use jsonwebtoken::{
-    Algorithm, EncodingKey, Header, encode,
-    jwk::{self, AlgorithmParameters, Jwk, JwkSet},
-};
 use notifications::{
     Application, NotificationsConfig,
     events::WORK_BINDINGS,
@@ -37,9 +31,9 @@ use service_kit::{
         Envelope, EventBus, EventSource, PaymentCreated, PaymentData, WorkQueue,
         consumer::declare_work_queue, rabbitmq::RabbitBus,
     },
-    jwt::{Claims, JwtSettings, JwtVerifier, KeySource, Role},
+    jwt::{JwtSettings, Role},
     telemetry::metrics_handle,
-    testing::{servers, unique_name},
+    testing::{TestKeys, servers, unique_name},
 };
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 use uuid::Uuid;
@@ -55,49 +49,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-struct Keys {
-    encoding: EncodingKey,
-    set: JwkSet,
-}
-
-impl Keys {
-    fn new() -> Self {
-        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
-        let jwk = Jwk {
-            common: jwk::CommonParameters {
-                key_id: Some("bench".into()),
-                key_algorithm: Some(jwk::KeyAlgorithm::EdDSA),
-                ..Default::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(jwk::OctetKeyPairParameters {
-                key_type: jwk::OctetKeyPairType::OctetKeyPair,
-                curve: jwk::EllipticCurve::Ed25519,
-                x: URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
-            }),
-        };
-        Self {
-            encoding: EncodingKey::from_ed_der(signing.to_pkcs8_der().unwrap().as_bytes()),
-            set: JwkSet { keys: vec![jwk] },
-        }
-    }
-
-    fn token(&self, user: Uuid) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: user.to_string(),
-            email: "bench@example.com".into(),
-            role: Role::User,
-            iss: "platform-auth".into(),
-            aud: "platform".into(),
-            exp: now + 3600,
-            iat: now,
-            nbf: now,
-            jti: Uuid::new_v4().to_string(),
-        };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some("bench".into());
-        encode(&header, &claims, &self.encoding).unwrap()
-    }
+/// A benchmark user's token: valid for an hour, signed with `keys`.
+fn bench_token(keys: &TestKeys, user: Uuid) -> String {
+    keys.token(user, "bench@example.com", Role::User, 3600)
 }
 
 fn payment(user: Uuid, description: String) -> PaymentCreated {
@@ -172,11 +126,8 @@ async fn main() {
         ("NOTIFICATIONS_PREFETCH", "64".to_owned()),
     ]))
     .unwrap();
-    let keys = Keys::new();
-    let verifier = JwtVerifier::new(
-        KeySource::Static(keys.set.clone()),
-        JwtSettings::new("platform-auth", "platform"),
-    );
+    let keys = TestKeys::generate("bench");
+    let verifier = keys.static_verifier(JwtSettings::new("platform-auth", "platform"));
     let bus: Arc<dyn EventBus> = Arc::new(RabbitBus::new(servers::amqp_url(), exchange.clone()));
     let source = EventSource::Rabbit {
         url: servers::amqp_url(),
@@ -269,7 +220,7 @@ async fn main() {
             "graphql-transport-ws".parse().unwrap(),
         );
         let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", keys.token(*user)) } });
+        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", bench_token(&keys, *user)) } });
         socket
             .send(Message::Text(init.to_string().into()))
             .await

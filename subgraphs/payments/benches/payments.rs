@@ -17,12 +17,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
-use jsonwebtoken::{
-    Algorithm, EncodingKey, Header,
-    jwk::{self, AlgorithmParameters, Jwk, JwkSet},
-};
 use payments::{
     Application, PaymentsConfig,
     domain::{Actor, NewPayment, Payment},
@@ -33,8 +27,8 @@ use serde_json::{Value, json};
 use service_kit::{
     config::Env,
     events::InProcessBus,
-    jwt::{Claims, Role},
-    testing::{servers, unique_name},
+    jwt::Role,
+    testing::{TestKeys, serve_jwks, servers, unique_name},
 };
 use uuid::Uuid;
 
@@ -53,66 +47,9 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-struct Keys {
-    encoding: EncodingKey,
-    jwks: JwkSet,
-}
-
-impl Keys {
-    fn generate() -> Self {
-        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
-        let der = signing.to_pkcs8_der().unwrap();
-        let jwk = Jwk {
-            common: jwk::CommonParameters {
-                key_id: Some("bench".into()),
-                key_algorithm: Some(jwk::KeyAlgorithm::EdDSA),
-                ..Default::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(jwk::OctetKeyPairParameters {
-                key_type: jwk::OctetKeyPairType::OctetKeyPair,
-                curve: jwk::EllipticCurve::Ed25519,
-                x: URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
-            }),
-        };
-        Self {
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            jwks: JwkSet { keys: vec![jwk] },
-        }
-    }
-
-    fn token(&self, user: Uuid) -> String {
-        let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: user.to_string(),
-            email: "bench@example.com".into(),
-            role: Role::User,
-            iss: "platform-auth".into(),
-            aud: "platform".into(),
-            exp: now + 3600,
-            iat: now,
-            nbf: now,
-            jti: Uuid::new_v4().to_string(),
-        };
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some("bench".into());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
-    }
-}
-
-async fn serve_jwks(jwks: JwkSet) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router = axum::Router::new().route(
-        "/.well-known/jwks.json",
-        axum::routing::get(move || {
-            let jwks = jwks.clone();
-            async move { axum::Json(jwks) }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://127.0.0.1:{port}/.well-known/jwks.json")
+/// A benchmark user's token: valid for an hour, signed with `keys`.
+fn bench_token(keys: &TestKeys, user: Uuid) -> String {
+    keys.token(user, "bench@example.com", Role::User, 3600)
 }
 
 const CREATE: &str = "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { id } }";
@@ -167,12 +104,12 @@ async fn run(
     page_size: usize,
     page_requests: usize,
 ) {
-    let keys = Keys::generate();
+    let keys = TestKeys::generate("bench");
     let database = unique_name("payments_bench");
     let dir = std::env::temp_dir().join(&database);
     let mut vars = vec![
         ("PAYMENTS_PORT", "0".to_owned()),
-        ("JWKS_URL", serve_jwks(keys.jwks.clone()).await),
+        ("JWKS_URL", serve_jwks(keys.jwks()).await),
         ("PAYMENTS_PROCESSOR_LATENCY_MS", "0".to_owned()),
         ("DATA_DIR", dir.display().to_string()),
     ];
@@ -200,7 +137,7 @@ async fn run(
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (client, url) = (client.clone(), url.clone());
-        let token = keys.token(Uuid::now_v7());
+        let token = bench_token(&keys, Uuid::now_v7());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut i = 0u64;
@@ -260,7 +197,7 @@ async fn run(
     );
 
     // 3. Page 1 and page 1,000 (or the last full page), newest first.
-    let token = keys.token(user);
+    let token = bench_token(&keys, user);
     let page_number = (history / page_size).min(1_000);
     let cursor_of_previous = |page: usize| -> Option<String> {
         // Newest first: page p (1-based) starts after the ((p - 1) * size)th newest.

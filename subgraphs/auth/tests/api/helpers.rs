@@ -3,7 +3,6 @@
 use std::{sync::Arc, time::Duration};
 
 use auth::{Application, AuthConfig, config::SigningKeySource, service::AuthService};
-use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey, pkcs8::spki::der::pem::LineEnding};
 use futures::StreamExt;
 use lapin::{
     options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 use service_kit::{
     config::Env,
     events::{Envelope, EventBus, InProcessBus, rabbitmq::RabbitBus},
-    testing::{TcpProxy, servers, unique_name},
+    testing::{TcpProxy, TestKeys, servers, unique_name},
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,8 +30,9 @@ pub struct TestApp {
     pub address: String,
     pub service: Arc<AuthService>,
     pub client: reqwest::Client,
-    /// The PEM of the signing key, so tests can forge tokens with the right key.
-    pub signing_key_pem: String,
+    /// The app's signing key, so tests can forge tokens with the right key. Auth names it
+    /// by its thumbprint, not by this key's `kid`: read the served JWKS for that.
+    pub signing_key: TestKeys,
     pub exchange: String,
     events: mpsc::UnboundedReceiver<Envelope>,
     stop: Option<oneshot::Sender<()>>,
@@ -61,14 +61,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let exchange = unique_name("test_events");
-    let signing_key_pem = SigningKey::generate(&mut rand::rngs::OsRng)
-        .to_pkcs8_pem(LineEnding::LF)
-        .unwrap()
-        .to_string();
+    let signing_key = TestKeys::generate("auth");
     let mut vars: Vec<(String, String)> = vec![
         ("AUTH_PORT".into(), "0".into()),
         ("AMQP_EXCHANGE".into(), exchange.clone()),
-        ("AUTH_SIGNING_KEY".into(), signing_key_pem.clone()),
+        ("AUTH_SIGNING_KEY".into(), signing_key.pkcs8_pem()),
         // Cheap hashing keeps the suite fast; the parameters are covered by unit tests.
         ("ARGON2_MEMORY_KIB".into(), "64".into()),
         ("ARGON2_ITERATIONS".into(), "1".into()),
@@ -131,7 +128,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
         service,
         client: reqwest::Client::new(),
-        signing_key_pem,
+        signing_key,
         exchange,
         events,
         stop: Some(stop),

@@ -1,10 +1,11 @@
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey, pkcs8::spki::der::pem::LineEnding};
-use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::json;
-use service_kit::jwt::{Claims, JwtSettings, JwtVerifier, KeySource, Role};
+use service_kit::{
+    jwt::{Claims, JwtSettings, JwtVerifier, KeySource, Role},
+    testing::{self, TestKeys},
+};
 
 use crate::{
     contract,
@@ -18,18 +19,9 @@ contract!(
 );
 
 fn claims_for(user_id: &str, exp_offset: i64) -> Claims {
-    let now = chrono::Utc::now().timestamp();
-    Claims {
-        sub: user_id.into(),
-        email: "x@example.com".into(),
-        role: Role::Admin,
-        iss: "platform-auth".into(),
-        aud: "platform".into(),
-        exp: now + exp_offset,
-        iat: now,
-        nbf: now,
-        jti: "t".into(),
-    }
+    let mut claims = testing::claims(user_id, "x@example.com", Role::Admin, exp_offset);
+    claims.jti = "t".into();
+    claims
 }
 
 async fn kid(app: &TestApp) -> String {
@@ -45,31 +37,18 @@ async fn kid(app: &TestApp) -> String {
     jwks["keys"][0]["kid"].as_str().unwrap().to_owned()
 }
 
-fn sign(pem: &str, kid: &str, claims: &Claims) -> String {
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(kid.into());
-    encode(
-        &header,
-        claims,
-        &EncodingKey::from_ed_pem(pem.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
 async fn forged_and_stale_tokens_are_unauthenticated(backend: Backend) {
     let app = spawn_app(backend).await;
     let session = app.register("t@example.com", "correct horse").await;
     let id = session["user"]["id"].as_str().unwrap();
     let kid = kid(&app).await;
 
-    let expired = sign(&app.signing_key_pem, &kid, &claims_for(id, -3600));
+    let expired = app.signing_key.sign_with_kid(&kid, &claims_for(id, -3600));
     let mut wrong_audience = claims_for(id, 600);
     wrong_audience.aud = "someone-else".into();
-    let wrong_audience = sign(&app.signing_key_pem, &kid, &wrong_audience);
-    let other_key = SigningKey::generate(&mut rand::rngs::OsRng)
-        .to_pkcs8_pem(LineEnding::LF)
-        .unwrap();
-    let wrong_key = sign(&other_key, &kid, &claims_for(id, 600));
+    let wrong_audience = app.signing_key.sign_with_kid(&kid, &wrong_audience);
+    let other_key = TestKeys::generate("other");
+    let wrong_key = other_key.sign_with_kid(&kid, &claims_for(id, 600));
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims_for(id, 600)).unwrap());
     let alg_none = format!(
         "{}.{body}.",
@@ -99,7 +78,7 @@ async fn forged_and_stale_tokens_are_unauthenticated(backend: Backend) {
     assert_eq!(error_code(&missing), "UNAUTHENTICATED");
     // A correctly signed token for the right audience works, proving the checks above
     // failed for the reason each case names.
-    let good = sign(&app.signing_key_pem, &kid, &claims_for(id, 600));
+    let good = app.signing_key.sign_with_kid(&kid, &claims_for(id, 600));
     let ok = app.graphql(ME, json!({}), Some(&good)).await;
     assert_eq!(ok["data"]["me"]["id"], id, "{ok}");
 }

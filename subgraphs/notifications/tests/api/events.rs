@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::{
     contract,
     helpers::{Backend, Options, payment, registered, spawn_app, spawn_app_with, wait_for},
+    tokens,
 };
 
 contract!(
@@ -73,7 +74,7 @@ async fn every_event_type_makes_its_notification_and_email(backend: Backend) {
             "WELCOME"
         ]
     );
-    let token = app.keys.token_for(user);
+    let token = tokens::token_for(&app.keys, user);
     let page = app.notifications_of(user, &token, "").await;
     let nodes: Vec<_> = page["notifications"]["edges"]
         .as_array()
@@ -242,7 +243,7 @@ async fn email_preferences_are_honoured_per_kind(backend: Backend) {
     let app = spawn_app(backend).await;
     let fx = &app.fixture;
     let user = Uuid::new_v4();
-    let token = app.keys.token_for(user);
+    let token = tokens::token_for(&app.keys, user);
     let address = format!("quiet-{}@example.com", user.simple());
     let response = app
         .graphql(
@@ -471,7 +472,7 @@ async fn an_event_that_arrives_while_redis_is_down_is_stored_once_it_is_back() {
         app.wait_for_notifications(user, 1).await,
         ["PAYMENT_CREATED"]
     );
-    let token = app.keys.token_for(user);
+    let token = tokens::token_for(&app.keys, user);
     let page = app.notifications_of(user, &token, "").await;
     assert_eq!(page["unreadNotificationCount"], 1);
 }

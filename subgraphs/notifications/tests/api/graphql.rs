@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{
     contract,
     helpers::{Backend, TestApp, error_code, payment, spawn_app},
-    tokens::TestKeys,
+    tokens,
 };
 
 contract!(
@@ -27,7 +27,7 @@ async fn seed(app: &TestApp, user: Uuid, n: usize) -> Vec<String> {
             .await;
         app.wait_for_notifications(user, i + 1).await;
     }
-    let token = app.keys.token_for(user);
+    let token = tokens::token_for(&app.keys, user);
     let page = app.notifications_of(user, &token, "(first: 100)").await;
     let mut ids: Vec<String> = page["notifications"]["edges"]
         .as_array()
@@ -44,8 +44,8 @@ async fn someone_elses_or_an_unknown_notification_is_not_found(backend: Backend)
     let (owner, other) = (Uuid::new_v4(), Uuid::new_v4());
     let ids = seed(&app, owner, 1).await;
     let id = &ids[0];
-    let other_token = app.keys.token_for(other);
-    let owner_token = app.keys.token_for(owner);
+    let other_token = tokens::token_for(&app.keys, other);
+    let owner_token = tokens::token_for(&app.keys, owner);
 
     let stolen = app
         .graphql(MARK_READ, json!({ "id": id }), Some(&other_token))
@@ -114,7 +114,7 @@ fn ids_of(page: &Value) -> Vec<String> {
 async fn pages_unread_filter_and_mark_all_read(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = Uuid::new_v4();
-    let token = app.keys.token_for(user);
+    let token = tokens::token_for(&app.keys, user);
     let ids = seed(&app, user, 3).await; // oldest first
     let first = app.notifications_of(user, &token, "(first: 2)").await;
     assert_eq!(ids_of(&first), [ids[2].clone(), ids[1].clone()]);
@@ -185,19 +185,19 @@ async fn another_users_notifications_are_forbidden_and_anonymous_is_unauthentica
         .graphql(
             query,
             reps.clone(),
-            Some(&app.keys.token_for(Uuid::new_v4())),
+            Some(&tokens::token_for(&app.keys, Uuid::new_v4())),
         )
         .await;
     assert_eq!(error_code(&other), "FORBIDDEN", "{other}");
     let anonymous = app.graphql(query, reps.clone(), None).await;
     assert_eq!(error_code(&anonymous), "UNAUTHENTICATED");
-    let forged = TestKeys::generate().token_for(owner);
+    let forged = tokens::token_for(&tokens::generate(), owner);
     let forged = app.graphql(query, reps.clone(), Some(&forged)).await;
     assert_eq!(error_code(&forged), "UNAUTHENTICATED");
     // An ADMIN may read anyone's.
     let admin = app
         .keys
-        .sign(&TestKeys::claims(Uuid::new_v4(), Role::Admin, 600));
+        .sign(&tokens::claims(Uuid::new_v4(), Role::Admin, 600));
     let seen = app.graphql(query, reps, Some(&admin)).await;
     assert_eq!(
         seen["data"]["_entities"][0]["unreadNotificationCount"], 1,

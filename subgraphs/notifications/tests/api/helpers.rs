@@ -24,7 +24,7 @@ use service_kit::{
         Envelope, Event, EventBus, EventSource, InProcessBus, PaymentCreated, PaymentData,
         UserRegistered, rabbitmq::RabbitBus,
     },
-    testing::{TcpProxy, servers, unique_name},
+    testing::{TcpProxy, TestKeys, servers, unique_name},
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -33,7 +33,7 @@ use tokio::{
 };
 use uuid::Uuid;
 
-use crate::tokens::TestKeys;
+use crate::tokens;
 
 /// Which real adapters an app runs on. The contract tests run against both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -344,7 +344,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
     let fixture = Fixture::new(&options).await;
-    spawn_instance(fixture, &options, TestKeys::generate()).await
+    spawn_instance(fixture, &options, tokens::generate()).await
 }
 
 /// One more instance of the service on an existing fixture (same store, queues, mail).
@@ -354,7 +354,7 @@ pub async fn spawn_instance(fixture: Arc<Fixture>, options: &Options, keys: Test
         config,
         fixture.bus.clone(),
         fixture.source(),
-        keys.verifier(),
+        tokens::verifier(&keys),
     )
     .await
     .unwrap();
@@ -480,7 +480,7 @@ impl TestApp {
 
     /// `user`'s notification kinds, newest first.
     pub async fn kinds_of(&self, user: Uuid) -> Vec<String> {
-        let token = self.keys.token_for(user);
+        let token = tokens::token_for(&self.keys, user);
         let page = self.notifications_of(user, &token, "(first: 100)").await;
         page["notifications"]["edges"]
             .as_array()

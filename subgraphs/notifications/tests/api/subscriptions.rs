@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     contract,
     helpers::{Backend, Options, payment, spawn_app, spawn_instance},
-    tokens::TestKeys,
+    tokens,
 };
 
 contract!(
@@ -93,8 +93,8 @@ async fn next_notification(socket: &mut Socket) -> Value {
 async fn subscribers_get_their_own_notifications_and_nobody_elses(backend: Backend) {
     let app = spawn_app(backend).await;
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
-    let mut alice_ws = subscribe(&app.ws_url, &app.keys.token_for(alice)).await;
-    let mut bob_ws = subscribe(&app.ws_url, &app.keys.token_for(bob)).await;
+    let mut alice_ws = subscribe(&app.ws_url, &tokens::token_for(&app.keys, alice)).await;
+    let mut bob_ws = subscribe(&app.ws_url, &tokens::token_for(&app.keys, bob)).await;
     // The subscriptions are registered once the hub knows both users.
     crate::helpers::wait_for("both subscriptions", || async {
         (app.hub.subscriptions(alice) == 1 && app.hub.subscriptions(bob) == 1).then_some(())
@@ -116,13 +116,13 @@ async fn subscribers_get_their_own_notifications_and_nobody_elses(backend: Backe
     // Bob's first notification is his own, not Alice's (sent before it).
     let for_bob = next_notification(&mut bob_ws).await;
     assert_ne!(for_bob["id"], for_alice["id"]);
-    let token = app.keys.token_for(bob);
+    let token = tokens::token_for(&app.keys, bob);
     let bobs = app.notifications_of(bob, &token, "").await;
     assert_eq!(
         bobs["notifications"]["edges"][0]["node"]["id"],
         for_bob["id"]
     );
-    let token = app.keys.token_for(alice);
+    let token = tokens::token_for(&app.keys, alice);
     let alices = app.notifications_of(alice, &token, "").await;
     assert_eq!(
         alices["notifications"]["edges"][0]["node"]["id"],
@@ -137,14 +137,14 @@ async fn subscribers_get_their_own_notifications_and_nobody_elses(backend: Backe
 async fn a_connection_without_a_valid_token_is_closed_with_4403(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = Uuid::new_v4();
-    let expired = app.keys.sign(&TestKeys::claims(user, Role::User, -3600));
-    let foreign = TestKeys::generate().token_for(user);
+    let expired = app.keys.sign(&tokens::claims(user, Role::User, -3600));
+    let foreign = tokens::token_for(&tokens::generate(), user);
     for payload in [
         json!({}),
         json!({ "Authorization": "Bearer not.a.token" }),
         json!({ "Authorization": format!("Bearer {expired}") }),
         json!({ "Authorization": format!("Bearer {foreign}") }),
-        json!({ "Authorization": app.keys.token_for(user) }), // no "Bearer "
+        json!({ "Authorization": tokens::token_for(&app.keys, user) }), // no "Bearer "
     ] {
         let mut socket = open(&app.ws_url).await;
         send(
@@ -158,7 +158,7 @@ async fn a_connection_without_a_valid_token_is_closed_with_4403(backend: Backend
     let mut socket = open(&app.ws_url).await;
     send(
         &mut socket,
-        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", app.keys.token_for(user)) } }),
+        json!({ "type": "connection_init", "payload": { "authorization": format!("Bearer {}", tokens::token_for(&app.keys, user)) } }),
     )
     .await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
@@ -185,7 +185,7 @@ async fn the_instance_holding_the_websocket_delivers_whichever_instance_consumed
     let options = Options::new(Backend::Real);
     let second = spawn_instance(first.fixture.clone(), &options, first.keys.clone()).await;
     let user = Uuid::new_v4();
-    let mut socket = subscribe(&second.ws_url, &second.keys.token_for(user)).await;
+    let mut socket = subscribe(&second.ws_url, &tokens::token_for(&second.keys, user)).await;
     crate::helpers::wait_for("the subscription", || async {
         (second.hub.subscriptions(user) == 1).then_some(())
     })
@@ -198,7 +198,7 @@ async fn the_instance_holding_the_websocket_delivers_whichever_instance_consumed
             .await;
         seen.push(next_notification(&mut socket).await["id"].clone());
     }
-    let token = first.keys.token_for(user);
+    let token = tokens::token_for(&first.keys, user);
     let stored = first.notifications_of(user, &token, "").await;
     assert_eq!(stored["unreadNotificationCount"], 6);
     assert_eq!(seen.len(), 6);
@@ -207,12 +207,12 @@ async fn the_instance_holding_the_websocket_delivers_whichever_instance_consumed
 async fn the_subscription_completes_when_the_token_expires(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = Uuid::new_v4();
-    let short_lived = app.keys.sign(&TestKeys::claims(user, Role::User, 1));
+    let short_lived = app.keys.sign(&tokens::claims(user, Role::User, 1));
     let mut socket = subscribe(&app.ws_url, &short_lived).await;
     let message = next(&mut socket).await.unwrap();
     assert_eq!(message, json!({ "type": "complete", "id": "1" }));
     // A token valid for longer keeps its subscription running meanwhile.
-    let mut lasting = subscribe(&app.ws_url, &app.keys.token_for(user)).await;
+    let mut lasting = subscribe(&app.ws_url, &tokens::token_for(&app.keys, user)).await;
     // Only notifications created after the subscription is registered reach it.
     crate::helpers::wait_for("the lasting subscription", || async {
         (app.hub.subscriptions(user) == 1).then_some(())
@@ -232,9 +232,9 @@ async fn a_subscriber_no_account_event_introduced_is_emailed_at_the_tokens_addre
 ) {
     let app = spawn_app(backend).await;
     let user = Uuid::new_v4();
-    // TestKeys puts `<user>@example.com` in the token's email claim.
+    // `tokens::token_for` puts `<user>@example.com` in the token's email claim.
     let address = format!("{user}@example.com");
-    let mut socket = subscribe(&app.ws_url, &app.keys.token_for(user)).await;
+    let mut socket = subscribe(&app.ws_url, &tokens::token_for(&app.keys, user)).await;
     crate::helpers::wait_for("the subscription", || async {
         (app.hub.subscriptions(user) == 1).then_some(())
     })

@@ -5,7 +5,9 @@ use service_kit::jwt::Role;
 
 use crate::{
     contract,
-    helpers::{Backend, CREATE, Keys, PAYMENT, USER_PAYMENTS, error_code, spawn_app},
+    helpers::{
+        Backend, CREATE, PAYMENT, USER_PAYMENTS, claims, error_code, generate_keys, spawn_app,
+    },
 };
 
 contract!(
@@ -109,15 +111,15 @@ async fn every_operation_needs_a_valid_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let alice = app.user();
     let id = app.create(&alice, 1_000, "mine").await["id"].clone();
-    let other_keys = Keys::generate();
-    let expired = app.keys.sign(&Keys::claims(alice.id, Role::Admin, -3600));
-    let mut wrong_audience = Keys::claims(alice.id, Role::User, 600);
+    let other_keys = generate_keys();
+    let expired = app.keys.sign(&claims(alice.id, Role::Admin, -3600));
+    let mut wrong_audience = claims(alice.id, Role::User, 600);
     wrong_audience.aud = "someone-else".into();
     let wrong_audience = app.keys.sign(&wrong_audience);
     // Signed by a key the JWKS does not have, under a kid it does have.
-    let mut forged_claims = Keys::claims(alice.id, Role::Admin, 600);
+    let mut forged_claims = claims(alice.id, Role::Admin, 600);
     forged_claims.jti = "forged".into();
-    let forged = other_keys.sign_with_kid(&app.keys.kid, &forged_claims);
+    let forged = other_keys.sign_with_kid(app.keys.kid(), &forged_claims);
     let operations: Vec<(&str, Value)> = vec![
         (PAYMENT, json!({ "id": id })),
         (

@@ -3,13 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use ed25519_dalek::{SigningKey, pkcs8::EncodePrivateKey};
 use futures::StreamExt;
-use jsonwebtoken::{
-    Algorithm, EncodingKey, Header,
-    jwk::{self, AlgorithmParameters, Jwk, JwkSet},
-};
 use lapin::{
     options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
     types::FieldTable,
@@ -20,7 +14,7 @@ use service_kit::{
     config::Env,
     events::{Envelope, EventBus, InProcessBus, rabbitmq::RabbitBus},
     jwt::{Claims, Role},
-    testing::{TcpProxy, servers, unique_name},
+    testing::{self, TcpProxy, TestKeys, serve_jwks, servers, unique_name},
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -56,7 +50,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub service: Arc<PaymentService>,
-    pub keys: Keys,
+    pub keys: TestKeys,
     /// Publishes events to the app as another service would (never through the proxy).
     pub publisher: Arc<dyn EventBus>,
     pub proxy: Option<TcpProxy>,
@@ -81,8 +75,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let keys = Keys::generate();
-    let jwks_url = serve_jwks(keys.jwks.clone()).await;
+    let keys = generate_keys();
+    let jwks_url = serve_jwks(keys.jwks()).await;
     let exchange = unique_name("test_events");
     let queue = unique_name("payments_work");
     let mut vars: Vec<(String, String)> = vec![
@@ -186,84 +180,24 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     test_app
 }
 
-/// Serves `jwks` at `http://127.0.0.1:<port>/.well-known/jwks.json`, as auth would.
-pub async fn serve_jwks(jwks: JwkSet) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router = axum::Router::new().route(
-        "/.well-known/jwks.json",
-        axum::routing::get(move || {
-            let jwks = jwks.clone();
-            async move { axum::Json(jwks) }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
-    });
-    format!("http://127.0.0.1:{port}/.well-known/jwks.json")
+/// A signing key like auth's, under a key id of its own.
+pub fn generate_keys() -> TestKeys {
+    TestKeys::generate(unique_name("kid"))
 }
 
-/// A signing key like auth's, with its public half as a JWKS.
-pub struct Keys {
-    encoding: EncodingKey,
-    pub jwks: JwkSet,
-    pub kid: String,
+/// Claims for `user_id` (email `<id>@example.com`), expiring `exp_offset` seconds from now.
+pub fn claims(user_id: Uuid, role: Role, exp_offset: i64) -> Claims {
+    testing::claims(
+        user_id,
+        format!("{}@example.com", user_id.simple()),
+        role,
+        exp_offset,
+    )
 }
 
-impl Keys {
-    pub fn generate() -> Self {
-        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
-        let der = signing.to_pkcs8_der().unwrap();
-        let kid = unique_name("kid");
-        let jwk = Jwk {
-            common: jwk::CommonParameters {
-                key_id: Some(kid.clone()),
-                key_algorithm: Some(jwk::KeyAlgorithm::EdDSA),
-                ..Default::default()
-            },
-            algorithm: AlgorithmParameters::OctetKeyPair(jwk::OctetKeyPairParameters {
-                key_type: jwk::OctetKeyPairType::OctetKeyPair,
-                curve: jwk::EllipticCurve::Ed25519,
-                x: URL_SAFE_NO_PAD.encode(signing.verifying_key().as_bytes()),
-            }),
-        };
-        Self {
-            encoding: EncodingKey::from_ed_der(der.as_bytes()),
-            jwks: JwkSet { keys: vec![jwk] },
-            kid,
-        }
-    }
-
-    pub fn claims(user_id: Uuid, role: Role, exp_offset: i64) -> Claims {
-        let now = chrono::Utc::now().timestamp();
-        Claims {
-            sub: user_id.to_string(),
-            email: format!("{}@example.com", user_id.simple()),
-            role,
-            iss: "platform-auth".into(),
-            aud: "platform".into(),
-            exp: now + exp_offset,
-            iat: now,
-            nbf: now,
-            jti: Uuid::new_v4().to_string(),
-        }
-    }
-
-    pub fn sign(&self, claims: &Claims) -> String {
-        self.sign_with_kid(&self.kid, claims)
-    }
-
-    /// Signs with this key but names `kid` in the header (to forge another key's tokens).
-    pub fn sign_with_kid(&self, kid: &str, claims: &Claims) -> String {
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(kid.to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding).unwrap()
-    }
-
-    /// A valid access token for `user_id`.
-    pub fn token(&self, user_id: Uuid, role: Role) -> String {
-        self.sign(&Self::claims(user_id, role, 600))
-    }
+/// A valid access token for `user_id`.
+pub fn token(keys: &TestKeys, user_id: Uuid, role: Role) -> String {
+    keys.sign(&claims(user_id, role, 600))
 }
 
 /// A signed-in user of a test.
@@ -277,7 +211,7 @@ impl TestApp {
         let id = Uuid::now_v7();
         Caller {
             id,
-            token: self.keys.token(id, Role::User),
+            token: token(&self.keys, id, Role::User),
         }
     }
 
@@ -285,7 +219,7 @@ impl TestApp {
         let id = Uuid::now_v7();
         Caller {
             id,
-            token: self.keys.token(id, Role::Admin),
+            token: token(&self.keys, id, Role::Admin),
         }
     }
 

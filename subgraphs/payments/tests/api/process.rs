@@ -7,10 +7,13 @@ use std::{
 };
 
 use serde_json::{Value, json};
-use service_kit::{jwt::Role, testing::unique_name};
+use service_kit::{
+    jwt::Role,
+    testing::{serve_jwks, unique_name},
+};
 use uuid::Uuid;
 
-use crate::helpers::{CREATE, Keys, PAYMENT, serve_jwks};
+use crate::helpers::{CREATE, PAYMENT, generate_keys, token};
 
 const BIN: &str = env!("CARGO_BIN_EXE_payments");
 
@@ -106,10 +109,10 @@ async fn gql(port: u16, query: &str, variables: Value, token: &str) -> Value {
 /// there after the process is killed and started again.
 #[tokio::test]
 async fn the_embedded_store_survives_a_restart() {
-    let keys = Keys::generate();
-    let jwks_url = serve_jwks(keys.jwks.clone()).await;
+    let keys = generate_keys();
+    let jwks_url = serve_jwks(keys.jwks()).await;
     let dir = std::env::temp_dir().join(unique_name("payments_proc"));
-    let token = keys.token(Uuid::now_v7(), Role::User);
+    let token = token(&keys, Uuid::now_v7(), Role::User);
     let id = {
         let server = start(&dir, &jwks_url).await;
         let created = gql(
