@@ -114,7 +114,128 @@ pub mod servers {
     }
 }
 
+pub use broker::{cleanup_on_own_thread, delete_exchange, in_process_listener, rabbit_listener};
 pub use keys::{TestKeys, claims, serve_jwks};
+
+mod broker {
+    use futures::StreamExt;
+    use lapin::{
+        options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+        types::FieldTable,
+    };
+    use tokio::sync::mpsc;
+
+    use super::servers;
+    use crate::events::{Envelope, InProcessBus, rabbitmq};
+
+    /// A real RabbitMQ consumer on an exclusive queue bound to `exchange` (declared if need
+    /// be) with `binding_key`, forwarding every event it receives, as a test's eyes on what
+    /// a service published.
+    pub async fn rabbit_listener(
+        exchange: &str,
+        binding_key: &str,
+    ) -> mpsc::UnboundedReceiver<Envelope> {
+        let conn = rabbitmq::connect(&servers::amqp_url())
+            .await
+            .expect("connect to the test broker");
+        let channel = conn.create_channel().await.expect("open a channel");
+        rabbitmq::declare_exchange(&channel, exchange)
+            .await
+            .expect("declare the test exchange");
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("declare the listener's queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                exchange.into(),
+                binding_key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind the listener's queue");
+        let mut consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "test".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("consume the listener's queue");
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let _conn = conn;
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let envelope =
+                    Envelope::from_slice(&delivery.data).expect("a published event decodes");
+                delivery
+                    .ack(BasicAckOptions::default())
+                    .await
+                    .expect("ack the event");
+                if tx.send(envelope).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Every event published on the in-process `bus` from now on.
+    pub fn in_process_listener(bus: &InProcessBus) -> mpsc::UnboundedReceiver<Envelope> {
+        let mut rx = bus.subscribe();
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(envelope) = rx.recv().await {
+                let _ = tx.send(envelope);
+            }
+        });
+        events
+    }
+
+    /// Deletes a test's `queues`, then its `exchange`, on the test broker. Best effort: what
+    /// cannot be deleted is left behind.
+    pub async fn delete_exchange(exchange: &str, queues: &[String]) {
+        if let Ok(conn) = rabbitmq::connect(&servers::amqp_url()).await
+            && let Ok(channel) = conn.create_channel().await
+        {
+            for name in queues {
+                let _ = channel
+                    .queue_delete(name.as_str().into(), Default::default())
+                    .await;
+            }
+            let _ = channel
+                .exchange_delete(exchange.into(), Default::default())
+                .await;
+            let _ = conn.close(200, "bye".into()).await;
+        }
+    }
+
+    /// Runs async clean-up to completion from `Drop`, which cannot await: on a thread of its
+    /// own with a runtime of its own, waiting for it to finish.
+    pub fn cleanup_on_own_thread(cleanup: impl Future<Output = ()> + Send + 'static) {
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(cleanup);
+        })
+        .join();
+    }
+}
 
 mod keys {
     use std::fmt::Display;

@@ -3,17 +3,15 @@
 use std::{sync::Arc, time::Duration};
 
 use auth::{Application, AuthConfig, config::SigningKeySource, service::AuthService};
-use futures::StreamExt;
-use lapin::{
-    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-};
 use sea_orm::{ConnectionTrait, Database, EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 use service_kit::{
     config::Env,
     events::{Envelope, EventBus, InProcessBus, rabbitmq::RabbitBus},
-    testing::{TcpProxy, TestKeys, servers, unique_name},
+    testing::{
+        TcpProxy, TestKeys, cleanup_on_own_thread, delete_exchange, in_process_listener,
+        rabbit_listener, servers, unique_name,
+    },
 };
 use tokio::sync::{mpsc, oneshot};
 
@@ -83,7 +81,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 .await
                 .unwrap();
             vars.push(("DATABASE_URL".into(), database_url(&database)));
-            let events = rabbit_listener(&exchange).await;
+            let events = rabbit_listener(&exchange, "#").await;
             let mut amqp = servers::amqp_url();
             let proxy = if options.broker_proxy {
                 let upstream = tokio::net::lookup_host(amqp_host(&amqp))
@@ -104,13 +102,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             let dir = std::env::temp_dir().join(unique_name("auth_test"));
             vars.push(("DATA_DIR".into(), dir.display().to_string()));
             let bus = InProcessBus::default();
-            let mut rx = bus.subscribe();
-            let (tx, events) = mpsc::unbounded_channel();
-            tokio::spawn(async move {
-                while let Ok(envelope) = rx.recv().await {
-                    let _ = tx.send(envelope);
-                }
-            });
+            let events = in_process_listener(&bus);
             (Cleanup::Sqlite { dir }, events, Arc::new(bus) as _, None)
         }
     };
@@ -155,60 +147,6 @@ fn amqp_host(url: &str) -> String {
         .next()
         .unwrap_or(after_creds)
         .to_owned()
-}
-
-/// A real RabbitMQ consumer bound to the test's exchange, forwarding every event.
-async fn rabbit_listener(exchange: &str) -> mpsc::UnboundedReceiver<Envelope> {
-    let conn = service_kit::events::rabbitmq::connect(&servers::amqp_url())
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    service_kit::events::rabbitmq::declare_exchange(&channel, exchange)
-        .await
-        .unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            "#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let _conn = conn;
-        while let Some(Ok(delivery)) = consumer.next().await {
-            let envelope = Envelope::from_slice(&delivery.data).unwrap();
-            delivery.ack(BasicAckOptions::default()).await.unwrap();
-            if tx.send(envelope).is_err() {
-                break;
-            }
-        }
-    });
-    rx
 }
 
 impl TestApp {
@@ -308,42 +246,25 @@ impl Drop for TestApp {
             },
         );
         // Async cleanup on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                match cleanup {
-                    Cleanup::Postgres { database } => {
-                        if let Ok(admin) = Database::connect(servers::postgres_admin_url()).await {
-                            let _ = admin
-                                .execute_unprepared(&format!(
-                                    "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
-                                ))
-                                .await;
-                        }
-                        if let Ok(conn) =
-                            service_kit::events::rabbitmq::connect(&servers::amqp_url()).await
-                            && let Ok(channel) = conn.create_channel().await
-                        {
-                            let _ = channel
-                                .exchange_delete(exchange.as_str().into(), Default::default())
-                                .await;
-                            let _ = conn.close(200, "bye".into()).await;
-                        }
+        cleanup_on_own_thread(async move {
+            match cleanup {
+                Cleanup::Postgres { database } => {
+                    if let Ok(admin) = Database::connect(servers::postgres_admin_url()).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+                            ))
+                            .await;
                     }
-                    Cleanup::Sqlite { dir } => {
-                        if !dir.as_os_str().is_empty() {
-                            let _ = std::fs::remove_dir_all(dir);
-                        }
+                    delete_exchange(&exchange, &[]).await;
+                }
+                Cleanup::Sqlite { dir } => {
+                    if !dir.as_os_str().is_empty() {
+                        let _ = std::fs::remove_dir_all(dir);
                     }
                 }
-            });
-        })
-        .join();
+            }
+        });
     }
 }
 

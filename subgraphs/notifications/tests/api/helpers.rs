@@ -10,7 +10,6 @@ use std::{
 };
 
 use futures::StreamExt;
-use lapin::options::QueueDeleteOptions;
 use notifications::{
     Application, NotificationsConfig,
     live::LiveHub,
@@ -24,7 +23,7 @@ use service_kit::{
         Envelope, Event, EventBus, EventSource, InProcessBus, PaymentCreated, PaymentData,
         UserRegistered, rabbitmq::RabbitBus,
     },
-    testing::{TcpProxy, TestKeys, servers, unique_name},
+    testing::{TcpProxy, TestKeys, cleanup_on_own_thread, delete_exchange, servers, unique_name},
 };
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -295,46 +294,25 @@ impl Drop for Fixture {
             return;
         }
         // Async cleanup on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(store) = RedisStore::connect(
-                    &servers::redis_url(),
-                    &prefix,
-                    StoreSettings {
-                        retention: Duration::from_secs(60),
-                        max_per_user: 1,
-                        idempotency_ttl: Duration::from_secs(60),
-                    },
-                )
-                .await
-                {
-                    let _ = store.delete_everything().await;
-                }
-                if let Ok(conn) = service_kit::events::rabbitmq::connect(&servers::amqp_url()).await
-                    && let Ok(channel) = conn.create_channel().await
-                {
-                    let mut names = vec![queue.clone(), format!("{queue}.dlq")];
-                    names.push(format!("{queue}.retry.100ms"));
-                    names.push(format!("{queue}.retry.300ms"));
-                    for name in names {
-                        let _ = channel
-                            .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
-                            .await;
-                    }
-                    let _ = channel
-                        .exchange_delete(exchange.as_str().into(), Default::default())
-                        .await;
-                    let _ = conn.close(200, "bye".into()).await;
-                }
-            });
-        })
-        .join();
+        cleanup_on_own_thread(async move {
+            if let Ok(store) = RedisStore::connect(
+                &servers::redis_url(),
+                &prefix,
+                StoreSettings {
+                    retention: Duration::from_secs(60),
+                    max_per_user: 1,
+                    idempotency_ttl: Duration::from_secs(60),
+                },
+            )
+            .await
+            {
+                let _ = store.delete_everything().await;
+            }
+            let mut names = vec![queue.clone(), format!("{queue}.dlq")];
+            names.push(format!("{queue}.retry.100ms"));
+            names.push(format!("{queue}.retry.300ms"));
+            delete_exchange(&exchange, &names).await;
+        });
     }
 }
 

@@ -3,18 +3,16 @@
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
-use lapin::{
-    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-};
 use payments::{Application, PaymentsConfig, service::PaymentService};
 use serde_json::{Value, json};
 use service_kit::{
     config::Env,
     events::{Envelope, EventBus, InProcessBus, rabbitmq::RabbitBus},
     jwt::{Claims, Role},
-    testing::{self, TcpProxy, TestKeys, serve_jwks, servers, unique_name},
+    testing::{
+        self, TcpProxy, TestKeys, cleanup_on_own_thread, delete_exchange, in_process_listener,
+        rabbit_listener, serve_jwks, servers, unique_name,
+    },
 };
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -104,7 +102,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             vars.push(("MONGODB_DATABASE".into(), database.clone()));
             // The consumer reads from the real broker directly; only publishing may be cut.
             vars.push(("AMQP_URL".into(), servers::amqp_url()));
-            let events = rabbit_listener(&exchange).await;
+            let events = rabbit_listener(&exchange, "payment.#").await;
             declare_work_queue(&exchange, &queue).await;
             let mut amqp = servers::amqp_url();
             let proxy = if options.broker_proxy {
@@ -138,13 +136,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             let dir = std::env::temp_dir().join(unique_name("payments_test"));
             vars.push(("DATA_DIR".into(), dir.display().to_string()));
             let bus = InProcessBus::default();
-            let mut rx = bus.subscribe();
-            let (tx, events) = mpsc::unbounded_channel();
-            tokio::spawn(async move {
-                while let Ok(envelope) = rx.recv().await {
-                    let _ = tx.send(envelope);
-                }
-            });
+            let events = in_process_listener(&bus);
             let bus: Arc<dyn EventBus> = Arc::new(bus);
             (Cleanup::Embedded { dir }, events, bus.clone(), bus, None)
         }
@@ -348,60 +340,6 @@ async fn declare_work_queue(exchange: &str, queue: &str) {
     let _ = conn.close(200, "bye".into()).await;
 }
 
-/// A real RabbitMQ consumer bound to the test's exchange, forwarding every event.
-async fn rabbit_listener(exchange: &str) -> mpsc::UnboundedReceiver<Envelope> {
-    let conn = service_kit::events::rabbitmq::connect(&servers::amqp_url())
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    service_kit::events::rabbitmq::declare_exchange(&channel, exchange)
-        .await
-        .unwrap();
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            exchange.into(),
-            "payment.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "test".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let _conn = conn;
-        while let Some(Ok(delivery)) = consumer.next().await {
-            let envelope = Envelope::from_slice(&delivery.data).unwrap();
-            delivery.ack(BasicAckOptions::default()).await.unwrap();
-            if tx.send(envelope).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -411,54 +349,31 @@ impl Drop for TestApp {
             return;
         };
         // Async cleanup on a thread of its own: Drop cannot await.
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                match cleanup {
-                    Cleanup::Real {
-                        database,
-                        exchange,
-                        queue,
-                    } => {
-                        if let Ok(client) =
-                            mongodb::Client::with_uri_str(servers::mongodb_url()).await
-                        {
-                            let _ = client.database(&database).drop().await;
-                        }
-                        if let Ok(conn) =
-                            service_kit::events::rabbitmq::connect(&servers::amqp_url()).await
-                            && let Ok(channel) = conn.create_channel().await
-                        {
-                            let work = payments::events::work_queue(&queue);
-                            let mut queues = vec![work.name.clone(), work.dead_letter_queue()];
-                            queues.extend(
-                                work.retry_delays
-                                    .iter()
-                                    .map(|d| format!("{}.retry.{}ms", work.name, d.as_millis())),
-                            );
-                            for name in queues {
-                                let _ = channel
-                                    .queue_delete(name.as_str().into(), Default::default())
-                                    .await;
-                            }
-                            let _ = channel
-                                .exchange_delete(exchange.as_str().into(), Default::default())
-                                .await;
-                            let _ = conn.close(200, "bye".into()).await;
-                        }
+        cleanup_on_own_thread(async move {
+            match cleanup {
+                Cleanup::Real {
+                    database,
+                    exchange,
+                    queue,
+                } => {
+                    if let Ok(client) = mongodb::Client::with_uri_str(servers::mongodb_url()).await
+                    {
+                        let _ = client.database(&database).drop().await;
                     }
-                    Cleanup::Embedded { dir } => {
-                        let _ = std::fs::remove_dir_all(dir);
-                    }
+                    let work = payments::events::work_queue(&queue);
+                    let mut queues = vec![work.name.clone(), work.dead_letter_queue()];
+                    queues.extend(
+                        work.retry_delays
+                            .iter()
+                            .map(|d| format!("{}.retry.{}ms", work.name, d.as_millis())),
+                    );
+                    delete_exchange(&exchange, &queues).await;
                 }
-            });
-        })
-        .join();
+                Cleanup::Embedded { dir } => {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+        });
     }
 }
 
