@@ -26,6 +26,20 @@ pub trait EventBus: Send + Sync {
     }
 }
 
+/// `/ready`'s check of a service's event publisher: named `broker`, up while
+/// [`EventBus::check`] passes.
+pub struct BrokerCheck(pub Arc<dyn EventBus>);
+
+#[async_trait::async_trait]
+impl crate::telemetry::ReadinessCheck for BrokerCheck {
+    fn name(&self) -> &'static str {
+        "broker"
+    }
+    async fn check(&self) -> Result<(), String> {
+        self.0.check().await
+    }
+}
+
 /// The embedded bus of the one-command run: a broadcast channel inside the process.
 #[derive(Clone)]
 pub struct InProcessBus {

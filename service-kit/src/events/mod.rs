@@ -7,7 +7,7 @@ mod contracts;
 mod envelope;
 pub mod rabbitmq;
 
-pub use bus::{BusError, EventBus, InProcessBus};
+pub use bus::{BrokerCheck, BusError, EventBus, InProcessBus};
 pub use consumer::{EventHandler, EventSource, HandleError, WorkQueue};
 pub use contracts::*;
 pub use envelope::{Envelope, Event};

@@ -12,7 +12,7 @@ use axum::{
 use sea_orm::DatabaseConnection;
 use service_kit::{
     CancellationToken,
-    events::EventBus,
+    events::{BrokerCheck, EventBus},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     outbox::OutboxRelay,
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
@@ -160,17 +160,5 @@ impl ReadinessCheck for DatabaseCheck {
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await.map_err(|_| "unreachable".to_owned())
-    }
-}
-
-struct BrokerCheck(Arc<dyn EventBus>);
-
-#[async_trait::async_trait]
-impl ReadinessCheck for BrokerCheck {
-    fn name(&self) -> &'static str {
-        "broker"
-    }
-    async fn check(&self) -> Result<(), String> {
-        self.0.check().await
     }
 }

@@ -8,7 +8,7 @@ use axum::{Router, routing::get};
 use lettre::message::Mailbox;
 use service_kit::{
     CancellationToken,
-    events::{EventBus, EventSource, WorkQueue},
+    events::{BrokerCheck, EventBus, EventSource, WorkQueue},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     jwt::{JwtSettings, JwtVerifier, KeySource},
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
@@ -178,18 +178,6 @@ impl ReadinessCheck for StoreCheck {
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await
-    }
-}
-
-struct BrokerCheck(Arc<dyn EventBus>);
-
-#[async_trait::async_trait]
-impl ReadinessCheck for BrokerCheck {
-    fn name(&self) -> &'static str {
-        "broker"
-    }
-    async fn check(&self) -> Result<(), String> {
-        self.0.check().await
     }
 }
 

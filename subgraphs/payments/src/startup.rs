@@ -8,7 +8,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{Router, routing::post};
 use service_kit::{
     CancellationToken,
-    events::{EventBus, EventHandler, EventSource, InProcessBus, WorkQueue},
+    events::{BrokerCheck, EventBus, EventHandler, EventSource, InProcessBus, WorkQueue},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     jwt::{JwtSettings, JwtVerifier, KeySource},
     outbox::{OutboxRelay, OutboxStore},
@@ -217,17 +217,5 @@ impl ReadinessCheck for DatabaseCheck {
     }
     async fn check(&self) -> Result<(), String> {
         self.0.ping().await
-    }
-}
-
-struct BrokerCheck(Arc<dyn EventBus>);
-
-#[async_trait::async_trait]
-impl ReadinessCheck for BrokerCheck {
-    fn name(&self) -> &'static str {
-        "broker"
-    }
-    async fn check(&self) -> Result<(), String> {
-        self.0.check().await
     }
 }
