@@ -56,8 +56,8 @@ impl Platform {
                 common.host,
                 auth.port()
             );
-            payments_config.jwks_url = jwks.clone();
-            notifications_config.jwks_url = jwks;
+            payments_config.jwks.url = jwks.clone();
+            notifications_config.jwks.url = jwks;
         }
         let payments = payments::Application::build(payments_config, Arc::clone(&bus)).await?;
         let notifications =

@@ -18,6 +18,8 @@ use jsonwebtoken::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 
+use crate::config::{ConfigError, Env};
+
 /// A user's role, carried in access tokens.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, async_graphql::Enum, Default,
@@ -141,6 +143,52 @@ impl JwtSettings {
 /// The issuer and audience every platform token carries unless configured otherwise.
 pub const DEFAULT_ISSUER: &str = "platform-auth";
 pub const DEFAULT_AUDIENCE: &str = "platform";
+
+/// Where a subgraph finds auth's JWKS unless `JWKS_URL` says otherwise.
+pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:4001/.well-known/jwks.json";
+
+/// How a subgraph verifies access tokens: against auth's JWKS, fetched over HTTP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwksSettings {
+    /// `JWKS_URL` (default [`DEFAULT_JWKS_URL`]): auth's public keys.
+    pub url: String,
+    /// `JWKS_REFRESH_SECS` (default 300): how long fetched keys are trusted before a refetch.
+    pub refresh: Duration,
+    /// `JWT_ISSUER` / `JWT_AUDIENCE` (defaults [`DEFAULT_ISSUER`] / [`DEFAULT_AUDIENCE`]),
+    /// as auth signs them.
+    pub issuer: String,
+    pub audience: String,
+}
+
+impl JwksSettings {
+    /// Reads `JWKS_URL`, `JWKS_REFRESH_SECS` (at least `min_refresh_secs`), `JWT_ISSUER`
+    /// and `JWT_AUDIENCE`.
+    pub fn from_env(env: &Env, min_refresh_secs: u64) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: env
+                .url_opt("JWKS_URL", &["http", "https"])?
+                .unwrap_or_else(|| DEFAULT_JWKS_URL.into()),
+            refresh: env.secs_or("JWKS_REFRESH_SECS", 300, min_refresh_secs)?,
+            issuer: env
+                .get("JWT_ISSUER")
+                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            audience: env
+                .get("JWT_AUDIENCE")
+                .unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+        })
+    }
+
+    /// A verifier that fetches keys from [`Self::url`] and checks issuer and audience.
+    pub fn verifier(&self) -> JwtVerifier {
+        JwtVerifier::new(
+            KeySource::Url {
+                url: self.url.clone(),
+                refresh_interval: self.refresh,
+            },
+            JwtSettings::new(self.issuer.clone(), self.audience.clone()),
+        )
+    }
+}
 
 /// The minimum time between two JWKS fetches triggered by unknown key ids, so that a flood
 /// of tokens with random `kid`s cannot turn into a flood of requests to auth.

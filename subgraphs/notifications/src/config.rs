@@ -5,14 +5,14 @@ use std::{path::PathBuf, time::Duration};
 
 use service_kit::{
     config::{CommonConfig, ConfigError, Env},
-    jwt::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    jwt::JwksSettings,
     telemetry::LogConfig,
 };
 
 use crate::storage::StoreSettings;
 
 pub const DEFAULT_PORT: u16 = 4003;
-pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:4001/.well-known/jwks.json";
+pub use service_kit::jwt::DEFAULT_JWKS_URL;
 
 /// How the work queue consumes events.
 #[derive(Debug, Clone)]
@@ -55,12 +55,9 @@ pub struct NotificationsConfig {
     pub mail_from: String,
     /// `NOTIFICATIONS_TEMPLATES_DIR` (default: this crate's `templates/`).
     pub templates_dir: PathBuf,
-    /// `JWKS_URL` (default auth's on 127.0.0.1:4001).
-    pub jwks_url: String,
-    /// `JWKS_REFRESH_SECS` (default 300).
-    pub jwks_refresh: Duration,
-    pub issuer: String,
-    pub audience: String,
+    /// `JWKS_URL` (default auth's on 127.0.0.1:4001), `JWKS_REFRESH_SECS` (default 300, at
+    /// least 1), `JWT_ISSUER`, `JWT_AUDIENCE`.
+    pub jwks: JwksSettings,
     pub store: StoreSettings,
     pub rate_limit: RateLimit,
     pub queue: QueueSettings,
@@ -89,9 +86,7 @@ impl NotificationsConfig {
                 "expected an address like `Name <user@example.com>`",
             ));
         }
-        let jwks_url = env
-            .url_opt("JWKS_URL", &["http", "https"])?
-            .unwrap_or_else(|| DEFAULT_JWKS_URL.into());
+        let jwks = JwksSettings::from_env(env, 1)?;
         Ok(Self {
             log: LogConfig::from_env(env)?,
             port: env.parse_or("NOTIFICATIONS_PORT", DEFAULT_PORT)?,
@@ -104,14 +99,7 @@ impl NotificationsConfig {
                 || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/templates")),
                 PathBuf::from,
             ),
-            jwks_url,
-            jwks_refresh: env.secs_or("JWKS_REFRESH_SECS", 300, 1)?,
-            issuer: env
-                .get("JWT_ISSUER")
-                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
-            audience: env
-                .get("JWT_AUDIENCE")
-                .unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+            jwks,
             store: StoreSettings {
                 retention: env.secs_or("NOTIFICATIONS_RETENTION_SECS", 30 * 24 * 3600, 1)?,
                 max_per_user: env.ranged_or("NOTIFICATIONS_MAX_PER_USER", 500, 1..=100_000)?,
@@ -178,7 +166,7 @@ mod tests {
         assert!(config.redis_url.is_none());
         assert!(config.smtp_url.is_none());
         assert!(config.mail_dir().ends_with("data/mail"));
-        assert_eq!(config.jwks_url, DEFAULT_JWKS_URL);
+        assert_eq!(config.jwks.url, DEFAULT_JWKS_URL);
         assert_eq!(config.queue.retry_delays.len(), 3);
         assert_eq!(config.rate_limit.emails, 10);
         assert!(config.templates_dir.join("welcome.txt").exists());

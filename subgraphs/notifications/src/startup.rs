@@ -10,7 +10,7 @@ use service_kit::{
     CancellationToken,
     events::{BrokerCheck, EventBus, EventSource, WorkQueue},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
-    jwt::{JwtSettings, JwtVerifier, KeySource},
+    jwt::JwtVerifier,
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
 };
 use tokio::net::TcpListener;
@@ -45,13 +45,7 @@ impl Application {
         bus: Arc<dyn EventBus>,
         source: EventSource,
     ) -> anyhow::Result<Self> {
-        let verifier = JwtVerifier::new(
-            KeySource::Url {
-                url: config.jwks_url.clone(),
-                refresh_interval: config.jwks_refresh,
-            },
-            JwtSettings::new(config.issuer.clone(), config.audience.clone()),
-        );
+        let verifier = config.jwks.verifier();
         Self::build_with_verifier(config, bus, source, verifier).await
     }
 

@@ -4,13 +4,13 @@ use std::{path::PathBuf, time::Duration};
 
 use service_kit::{
     config::{CommonConfig, ConfigError, Env},
-    jwt::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    jwt::JwksSettings,
     outbox::RelaySettings,
     telemetry::LogConfig,
 };
 
 pub const DEFAULT_PORT: u16 = 4002;
-pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:4001/.well-known/jwks.json";
+pub use service_kit::jwt::DEFAULT_JWKS_URL;
 pub const DEFAULT_DATABASE: &str = "payments";
 pub const DEFAULT_WORK_QUEUE: &str = "payments.work";
 
@@ -30,13 +30,8 @@ pub struct PaymentsConfig {
     /// `PAYMENTS_PORT` (default 4002; 0 picks a free port).
     pub port: u16,
     pub store: StoreConfig,
-    /// `JWKS_URL`: auth's public keys.
-    pub jwks_url: String,
-    /// `JWKS_REFRESH_SECS` (default 300): how long fetched keys are trusted before a refetch.
-    pub jwks_refresh: Duration,
-    /// `JWT_ISSUER` / `JWT_AUDIENCE`, as auth signs them.
-    pub issuer: String,
-    pub audience: String,
+    /// `JWKS_URL`, `JWKS_REFRESH_SECS` (at least 10), `JWT_ISSUER`, `JWT_AUDIENCE`.
+    pub jwks: JwksSettings,
     /// `PAYMENTS_PROCESSOR_LATENCY_MS` (default 200): how long the simulated processor takes.
     pub processor_latency: Duration,
     /// `PAYMENTS_PROCESSING_TIMEOUT_SECS` (default 300): a payment PROCESSING for longer
@@ -60,9 +55,7 @@ impl PaymentsConfig {
                 file: common.data_dir.join("payments.jsonl"),
             },
         };
-        let jwks_url = env
-            .url_opt("JWKS_URL", &["http", "https"])?
-            .unwrap_or_else(|| DEFAULT_JWKS_URL.into());
+        let jwks = JwksSettings::from_env(env, 10)?;
         let latency_ms: u64 = env.ranged_or("PAYMENTS_PROCESSOR_LATENCY_MS", 200, 0..=60_000)?;
         let processing_timeout = env.secs_or("PAYMENTS_PROCESSING_TIMEOUT_SECS", 300, 10)?;
         if processing_timeout <= Duration::from_millis(latency_ms) {
@@ -76,14 +69,7 @@ impl PaymentsConfig {
             log: LogConfig::from_env(env)?,
             port: env.parse_or("PAYMENTS_PORT", DEFAULT_PORT)?,
             store,
-            jwks_url,
-            jwks_refresh: env.secs_or("JWKS_REFRESH_SECS", 300, 10)?,
-            issuer: env
-                .get("JWT_ISSUER")
-                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
-            audience: env
-                .get("JWT_AUDIENCE")
-                .unwrap_or_else(|| DEFAULT_AUDIENCE.into()),
+            jwks,
             processor_latency: Duration::from_millis(latency_ms),
             processing_timeout,
             work_queue: env
@@ -129,9 +115,9 @@ mod tests {
                 file: PathBuf::from("./data/payments.jsonl")
             }
         );
-        assert_eq!(config.jwks_url, DEFAULT_JWKS_URL);
-        assert_eq!(config.issuer, "platform-auth");
-        assert_eq!(config.audience, "platform");
+        assert_eq!(config.jwks.url, DEFAULT_JWKS_URL);
+        assert_eq!(config.jwks.issuer, "platform-auth");
+        assert_eq!(config.jwks.audience, "platform");
         assert_eq!(config.processor_latency, Duration::from_millis(200));
         assert_eq!(config.processing_timeout, Duration::from_secs(300));
     }

@@ -10,7 +10,7 @@ use service_kit::{
     CancellationToken,
     events::{BrokerCheck, EventBus, EventHandler, EventSource, InProcessBus, WorkQueue},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
-    jwt::{JwtSettings, JwtVerifier, KeySource},
+    jwt::JwtVerifier,
     outbox::{OutboxRelay, OutboxStore},
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
 };
@@ -53,13 +53,7 @@ impl Application {
             service,
             events,
         } = Components::build(&config, bus.clone()).await?;
-        let verifier = JwtVerifier::new(
-            KeySource::Url {
-                url: config.jwks_url.clone(),
-                refresh_interval: config.jwks_refresh,
-            },
-            JwtSettings::new(config.issuer.clone(), config.audience.clone()),
-        );
+        let verifier = config.jwks.verifier();
         let schema: PaymentsSchema = schema_builder().data(service.clone()).finish();
         let router = routes(schema, verifier, store, bus);
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
