@@ -74,6 +74,34 @@ impl TcpProxy {
     }
 }
 
+/// A [`TcpProxy`] in front of the test broker, and the AMQP URL that goes through it.
+pub async fn amqp_proxy() -> (TcpProxy, String) {
+    let amqp = servers::amqp_url();
+    let upstream = tokio::net::lookup_host(amqp_host(&amqp))
+        .await
+        .expect("resolve the test broker")
+        .next()
+        .expect("the test broker has an address");
+    let proxy = TcpProxy::start(upstream)
+        .await
+        .expect("start a proxy in front of the broker");
+    let url = amqp.replace(&amqp_host(&amqp), &proxy.addr().to_string());
+    (proxy, url)
+}
+
+/// The `host:port` of an AMQP URL.
+fn amqp_host(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let after_creds = after_scheme
+        .rsplit_once('@')
+        .map_or(after_scheme, |(_, rest)| rest);
+    after_creds
+        .split('/')
+        .next()
+        .unwrap_or(after_creds)
+        .to_owned()
+}
+
 /// The real servers tests use. Each can be overridden by an environment variable; the
 /// defaults are the servers `scripts/services.sh` starts on the development and CI machines.
 pub mod servers {

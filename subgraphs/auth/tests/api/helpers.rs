@@ -9,8 +9,8 @@ use service_kit::{
     config::Env,
     events::{Envelope, EventBus, InProcessBus, rabbitmq::RabbitBus},
     testing::{
-        TcpProxy, TestKeys, cleanup_on_own_thread, delete_exchange, in_process_listener,
-        rabbit_listener, servers, unique_name,
+        TcpProxy, TestKeys, amqp_proxy, cleanup_on_own_thread, delete_exchange,
+        in_process_listener, rabbit_listener, servers, unique_name,
     },
 };
 use tokio::sync::{mpsc, oneshot};
@@ -82,18 +82,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 .unwrap();
             vars.push(("DATABASE_URL".into(), database_url(&database)));
             let events = rabbit_listener(&exchange, "#").await;
-            let mut amqp = servers::amqp_url();
-            let proxy = if options.broker_proxy {
-                let upstream = tokio::net::lookup_host(amqp_host(&amqp))
-                    .await
-                    .unwrap()
-                    .next()
-                    .unwrap();
-                let proxy = TcpProxy::start(upstream).await.unwrap();
-                amqp = amqp.replace(&amqp_host(&amqp), &proxy.addr().to_string());
-                Some(proxy)
+            let (amqp, proxy) = if options.broker_proxy {
+                let (proxy, url) = amqp_proxy().await;
+                (url, Some(proxy))
             } else {
-                None
+                (servers::amqp_url(), None)
             };
             let bus: Arc<dyn EventBus> = Arc::new(RabbitBus::new(amqp, exchange.clone()));
             (Cleanup::Postgres { database }, events, bus, proxy)
@@ -135,18 +128,6 @@ fn database_url(database: &str) -> String {
         .rsplit_once('/')
         .map_or(admin.as_str(), |(base, _)| base);
     format!("{base}/{database}")
-}
-
-fn amqp_host(url: &str) -> String {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let after_creds = after_scheme
-        .rsplit_once('@')
-        .map_or(after_scheme, |(_, rest)| rest);
-    after_creds
-        .split('/')
-        .next()
-        .unwrap_or(after_creds)
-        .to_owned()
 }
 
 impl TestApp {

@@ -10,8 +10,8 @@ use service_kit::{
     events::{Envelope, EventBus, InProcessBus, rabbitmq::RabbitBus},
     jwt::{Claims, Role},
     testing::{
-        self, TcpProxy, TestKeys, cleanup_on_own_thread, delete_exchange, in_process_listener,
-        rabbit_listener, serve_jwks, servers, unique_name,
+        self, TcpProxy, TestKeys, amqp_proxy, cleanup_on_own_thread, delete_exchange,
+        in_process_listener, rabbit_listener, serve_jwks, servers, unique_name,
     },
 };
 use tokio::sync::{mpsc, oneshot};
@@ -104,18 +104,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             vars.push(("AMQP_URL".into(), servers::amqp_url()));
             let events = rabbit_listener(&exchange, "payment.#").await;
             declare_work_queue(&exchange, &queue).await;
-            let mut amqp = servers::amqp_url();
-            let proxy = if options.broker_proxy {
-                let upstream = tokio::net::lookup_host(amqp_host(&amqp))
-                    .await
-                    .unwrap()
-                    .next()
-                    .unwrap();
-                let proxy = TcpProxy::start(upstream).await.unwrap();
-                amqp = amqp.replace(&amqp_host(&amqp), &proxy.addr().to_string());
-                Some(proxy)
+            let (amqp, proxy) = if options.broker_proxy {
+                let (proxy, url) = amqp_proxy().await;
+                (url, Some(proxy))
             } else {
-                None
+                (servers::amqp_url(), None)
             };
             let bus: Arc<dyn EventBus> = Arc::new(RabbitBus::new(amqp, exchange.clone()));
             let publisher: Arc<dyn EventBus> =
@@ -309,18 +302,6 @@ impl TestApp {
         }
         events
     }
-}
-
-fn amqp_host(url: &str) -> String {
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let after_creds = after_scheme
-        .rsplit_once('@')
-        .map_or(after_scheme, |(_, rest)| rest);
-    after_creds
-        .split('/')
-        .next()
-        .unwrap_or(after_creds)
-        .to_owned()
 }
 
 /// Declares the app's work queue before the app starts, so events published by the test
