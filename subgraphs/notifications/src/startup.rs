@@ -26,6 +26,9 @@ use crate::{
     websocket,
 };
 
+/// How often the embedded store's snapshot is written when something changed.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
+
 pub struct Application {
     listener: TcpListener,
     port: u16,
@@ -34,6 +37,8 @@ pub struct Application {
     hub: Arc<LiveHub>,
     source: EventSource,
     queue: WorkQueue,
+    /// The embedded store, flushed to its snapshot file while running and at shutdown.
+    embedded: Option<MemoryStore>,
 }
 
 impl Application {
@@ -56,11 +61,19 @@ impl Application {
         source: EventSource,
         verifier: JwtVerifier,
     ) -> anyhow::Result<Self> {
+        let mut embedded = None;
         let store: Arc<dyn NotificationStore> = match &config.redis_url {
             Some(url) => Arc::new(
                 RedisStore::connect(url, &config.redis_prefix, config.store.clone()).await?,
             ),
-            None => Arc::new(MemoryStore::new(config.store.clone())),
+            None => {
+                let store = MemoryStore::persistent(
+                    config.store.clone(),
+                    config.common.data_dir.join("notifications.json"),
+                )?;
+                embedded = Some(store.clone());
+                Arc::new(store)
+            }
         };
         let mailer: Arc<dyn Mailer> = match &config.smtp_url {
             Some(url) => Arc::new(SmtpMailer::new(url, config.smtp_timeout)?),
@@ -109,6 +122,7 @@ impl Application {
             hub,
             source,
             queue,
+            embedded,
         })
     }
 
@@ -142,10 +156,32 @@ impl Application {
                     .await
             })
         };
+        let flusher = self.embedded.clone().map(|store| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
+                    if let Err(e) = store.flush() {
+                        tracing::warn!(error = %e, "could not write the notifications snapshot");
+                    }
+                }
+            })
+        });
         let served = serve(self.listener, self.router, shutdown).await;
         stop.cancel();
         let _ = work.await;
         let _ = live.await;
+        if let Some(flusher) = flusher {
+            let _ = flusher.await;
+        }
+        // What the last moments changed is kept too.
+        if let Some(store) = &self.embedded {
+            store.flush()?;
+        }
         served.map_err(Into::into)
     }
 }

@@ -1,12 +1,20 @@
 //! The in-process adapter of the one-command run: the same behaviour as Redis (retention,
-//! cap, idempotency, claims, rate limits), kept in memory and lost on restart.
+//! cap, idempotency, claims, rate limits), kept in memory. With a snapshot file (the
+//! one-command run's `DATA_DIR/notifications.json`) what users see — notifications, read
+//! state, preferences, contacts, and the event ids already handled — survives a restart:
+//! [`MemoryStore::flush`] writes it when something changed, atomically (write, then rename).
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
-    sync::{Arc, Mutex, MutexGuard},
-    time::{Duration, Instant},
+    path::{Path, PathBuf},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
@@ -49,6 +57,28 @@ struct State {
 pub struct MemoryStore {
     state: Arc<Mutex<State>>,
     settings: StoreSettings,
+    /// Where [`MemoryStore::flush`] writes the snapshot; `None` keeps nothing.
+    file: Option<Arc<PathBuf>>,
+    /// Something a snapshot holds changed since the last flush.
+    dirty: Arc<AtomicBool>,
+}
+
+/// What a snapshot file holds. Email claims, rate-limit windows and the template cache are
+/// short-lived and start afresh.
+#[derive(Serialize, Deserialize, Default)]
+struct Snapshot {
+    users: Vec<UserSnapshot>,
+    /// Handled event ids, their notification, and when to forget them (Unix seconds).
+    events: Vec<(Uuid, NotificationId, u64)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserSnapshot {
+    user: Uuid,
+    items: Vec<Notification>,
+    unread: Vec<NotificationId>,
+    email_off: Vec<NotificationKind>,
+    contact: Option<Contact>,
 }
 
 impl MemoryStore {
@@ -56,7 +86,51 @@ impl MemoryStore {
         Self {
             state: Arc::new(Mutex::new(State::default())),
             settings,
+            file: None,
+            dirty: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A store that starts from the snapshot at `file` (if there is one) and flushes to it.
+    pub fn persistent(settings: StoreSettings, file: PathBuf) -> anyhow::Result<Self> {
+        let mut store = Self::new(settings);
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let snapshot: Snapshot = serde_json::from_slice(&bytes).map_err(|e| {
+                    anyhow::anyhow!("{} is not a notifications snapshot: {e}", file.display())
+                })?;
+                *store.lock()? = restore(snapshot);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", file.display())),
+        }
+        store.file = Some(Arc::new(file));
+        Ok(store)
+    }
+
+    /// Writes the snapshot if something changed since the last flush.
+    pub fn flush(&self) -> anyhow::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        if !self.dirty.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        // Serialised under the lock, written outside it.
+        let bytes = {
+            let state = self.lock()?;
+            serde_json::to_vec(&snapshot(&state))?
+        };
+        let written = write_atomically(file, &bytes);
+        if written.is_err() {
+            // Try again at the next flush.
+            self.dirty.store(true, Ordering::SeqCst);
+        }
+        written
+    }
+
+    fn changed(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
     }
 
     fn lock(&self) -> anyhow::Result<MutexGuard<'_, State>> {
@@ -78,6 +152,7 @@ fn live_entry<T: Copy>(entry: Option<&(T, Instant)>, now: Instant) -> Option<T> 
 #[async_trait::async_trait]
 impl NotificationStore for MemoryStore {
     async fn record(&self, event_id: Uuid, new: NewNotification) -> anyhow::Result<Recorded> {
+        self.changed();
         let now = Instant::now();
         let mut state = self.lock()?;
         if let Some(id) = live_entry(state.events.get(&event_id), now) {
@@ -163,6 +238,7 @@ impl NotificationStore for MemoryStore {
         user: Uuid,
         id: NotificationId,
     ) -> anyhow::Result<Option<Notification>> {
+        self.changed();
         let mut state = self.lock()?;
         if !self.live(&id) {
             return Ok(None);
@@ -182,6 +258,7 @@ impl NotificationStore for MemoryStore {
     }
 
     async fn mark_all_read(&self, user: Uuid) -> anyhow::Result<u64> {
+        self.changed();
         let mut state = self.lock()?;
         let Some(entry) = state.users.get_mut(&user) else {
             return Ok(0);
@@ -205,6 +282,7 @@ impl NotificationStore for MemoryStore {
         user: Uuid,
         changes: &[(NotificationKind, bool)],
     ) -> anyhow::Result<Preferences> {
+        self.changed();
         let mut state = self.lock()?;
         let entry = state.users.entry(user).or_default();
         for (kind, enabled) in changes {
@@ -214,6 +292,7 @@ impl NotificationStore for MemoryStore {
     }
 
     async fn remember_contact(&self, user: Uuid, contact: &Contact) -> anyhow::Result<()> {
+        self.changed();
         self.lock()?.users.entry(user).or_default().contact = Some(contact.clone());
         Ok(())
     }
@@ -227,6 +306,7 @@ impl NotificationStore for MemoryStore {
     }
 
     async fn forget_user(&self, user: Uuid) -> anyhow::Result<()> {
+        self.changed();
         self.lock()?.users.remove(&user);
         Ok(())
     }
@@ -306,4 +386,66 @@ impl NotificationStore for MemoryStore {
     async fn ping(&self) -> Result<(), String> {
         Ok(())
     }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn snapshot(state: &State) -> Snapshot {
+    let (now, unix) = (Instant::now(), unix_now());
+    Snapshot {
+        users: state
+            .users
+            .iter()
+            .map(|(user, entry)| UserSnapshot {
+                user: *user,
+                items: entry.items.values().cloned().collect(),
+                unread: entry.unread.iter().copied().collect(),
+                email_off: entry.prefs.disabled().collect(),
+                contact: entry.contact.clone(),
+            })
+            .collect(),
+        events: state
+            .events
+            .iter()
+            .filter(|(_, (_, until))| *until > now)
+            .map(|(event, (id, until))| (*event, *id, unix + (*until - now).as_secs()))
+            .collect(),
+    }
+}
+
+fn restore(snapshot: Snapshot) -> State {
+    let (now, unix) = (Instant::now(), unix_now());
+    let mut state = State::default();
+    for user in snapshot.users {
+        state.users.insert(
+            user.user,
+            UserState {
+                items: user.items.into_iter().map(|n| (n.id, n)).collect(),
+                unread: user.unread.into_iter().collect(),
+                prefs: Preferences::from_disabled(user.email_off),
+                contact: user.contact,
+                rate: None,
+            },
+        );
+    }
+    for (event, id, expires) in snapshot.events {
+        if expires > unix {
+            state
+                .events
+                .insert(event, (id, now + Duration::from_secs(expires - unix)));
+        }
+    }
+    state
+}
+
+fn write_atomically(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    service_kit::telemetry::ensure_parent_dir(file)?;
+    let tmp = file.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file)?;
+    Ok(())
 }

@@ -373,3 +373,64 @@ async fn templates_are_cached_with_their_fingerprint(backend: Backend) {
     );
     assert_eq!(store.ping().await, Ok(()));
 }
+
+/// The one-command run's store keeps what users see across a restart.
+#[tokio::test]
+async fn the_embedded_store_comes_back_from_its_snapshot() {
+    let dir = std::env::temp_dir().join(unique_name("notifications_snapshot"));
+    let file = dir.join("notifications.json");
+    let user = Uuid::new_v4();
+    let event = Uuid::new_v4();
+    let first = MemoryStore::persistent(settings(), file.clone()).unwrap();
+    let Recorded::Created(kept) = first
+        .record(event, new(user, NotificationKind::Welcome, "Welcome"))
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh event is never a duplicate");
+    };
+    let Recorded::Created(read) = first
+        .record(
+            Uuid::new_v4(),
+            new(user, NotificationKind::NewLogin, "Login"),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a fresh event is never a duplicate");
+    };
+    first.mark_read(user, read.id).await.unwrap();
+    first
+        .update_preferences(user, &[(NotificationKind::NewLogin, false)])
+        .await
+        .unwrap();
+    let contact = Contact {
+        email: "snap@example.com".into(),
+        first_name: Some("Snap".into()),
+    };
+    first.remember_contact(user, &contact).await.unwrap();
+    first.flush().unwrap();
+    drop(first);
+
+    let second = MemoryStore::persistent(settings(), file.clone()).unwrap();
+    let page = second.page(user, query(10)).await.unwrap();
+    let ids: Vec<NotificationId> = page.items.iter().map(|n| n.id).collect();
+    assert_eq!(ids, vec![read.id, kept.id], "newest first, both kept");
+    assert!(page.items[0].read && !page.items[1].read);
+    assert_eq!(second.unread_count(user).await.unwrap(), 1);
+    let prefs = second.preferences(user).await.unwrap();
+    assert!(!prefs.email_enabled(NotificationKind::NewLogin));
+    assert!(prefs.email_enabled(NotificationKind::Welcome));
+    assert_eq!(second.contact(user).await.unwrap(), Some(contact));
+    // An event handled before the restart is still recognised.
+    let again = second
+        .record(event, new(user, NotificationKind::Welcome, "Welcome"))
+        .await
+        .unwrap();
+    assert!(matches!(again, Recorded::Duplicate(id) if id == kept.id));
+    // A store without changes writes nothing; a broken snapshot is reported, not ignored.
+    second.flush().unwrap();
+    std::fs::write(&file, b"{ not json").unwrap();
+    assert!(MemoryStore::persistent(settings(), file).is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
