@@ -21,6 +21,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use service_kit::graphql::operation_label;
 use tower_http::{
     catch_panic::CatchPanicLayer,
     cors::{AllowOrigin, CorsLayer},
@@ -34,7 +35,7 @@ use crate::{
     executor::{self, ExecutionInput, fetch::SubgraphClient},
     limits::rate::{self, Subject, UserLimiter},
     planner::{PreparedOperation, Supergraph, schema::OperationType},
-    telemetry::{TraceContext, operation_label},
+    telemetry::TraceContext,
 };
 
 /// What a supergraph needs at run time; replaced whole when the supergraph file changes.

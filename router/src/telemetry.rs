@@ -62,21 +62,6 @@ fn random_hex(bytes: usize) -> String {
     buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Operation names come from clients: keep metric labels bounded in size and shape.
-pub fn operation_label(name: Option<&str>) -> String {
-    match name {
-        Some(n)
-            if !n.is_empty()
-                && n.len() <= 64
-                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-        {
-            n.to_owned()
-        }
-        Some(_) => "invalid".to_owned(),
-        None => "anonymous".to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -233,7 +233,8 @@ fn has_code(error: &ServerError) -> bool {
 }
 
 /// Operation names come from clients: keep the label set bounded in size and shape.
-fn operation_label(name: Option<&str>) -> String {
+/// Every service and the router label their metrics and spans with it.
+pub fn operation_label(name: Option<&str>) -> String {
     match name {
         Some(n)
             if !n.is_empty()
