@@ -148,7 +148,7 @@ pub use keys::{TestKeys, claims, serve_jwks};
 mod broker {
     use futures::StreamExt;
     use lapin::{
-        options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+        options::{BasicAckOptions, BasicConsumeOptions},
         types::FieldTable,
     };
     use tokio::sync::mpsc;
@@ -167,34 +167,12 @@ mod broker {
             .await
             .expect("connect to the test broker");
         let channel = conn.create_channel().await.expect("open a channel");
-        rabbitmq::declare_exchange(&channel, exchange)
+        let queue = rabbitmq::declare_exclusive_queue(&channel, exchange, &[binding_key])
             .await
-            .expect("declare the test exchange");
-        let queue = channel
-            .queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("declare the listener's queue");
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                exchange.into(),
-                binding_key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .expect("bind the listener's queue");
+            .expect("declare and bind the listener's queue");
         let mut consumer = channel
             .basic_consume(
-                queue.name().clone(),
+                queue,
                 "test".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),

@@ -467,35 +467,12 @@ async fn consume_live(
 ) -> Result<(), BusError> {
     let conn = rabbitmq::connect(url).await?;
     let channel = conn.create_channel().await.map_err(unavailable)?;
-    rabbitmq::declare_exchange(&channel, exchange).await?;
-    // Server-named, exclusive and auto-deleted: this instance's own queue, gone with it.
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .map_err(unavailable)?;
-    for binding in bindings {
-        channel
-            .queue_bind(
-                queue.name().clone(),
-                exchange.into(),
-                binding.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)?;
-    }
+    // This instance's own queue, gone with it.
+    let bindings: Vec<&str> = bindings.iter().map(String::as_str).collect();
+    let queue = rabbitmq::declare_exclusive_queue(&channel, exchange, &bindings).await?;
     let mut consumer = channel
         .basic_consume(
-            queue.name().clone(),
+            queue,
             "live".into(),
             BasicConsumeOptions {
                 no_ack: true,

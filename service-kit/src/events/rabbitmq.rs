@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use lapin::{
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-    options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions},
+    options::{
+        BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+        QueueDeclareOptions,
+    },
     types::FieldTable,
 };
 use tokio::sync::Mutex;
@@ -42,6 +45,42 @@ pub async fn declare_exchange(channel: &Channel, exchange: &str) -> Result<(), B
         )
         .await
         .map_err(|e| BusError::Unavailable(e.to_string()))
+}
+
+/// Declares `exchange` and a server-named, exclusive, auto-deleted queue bound to it with
+/// each of `bindings`: a queue of this connection's own, gone with it. Returns its name.
+pub async fn declare_exclusive_queue(
+    channel: &Channel,
+    exchange: &str,
+    bindings: &[&str],
+) -> Result<lapin::types::ShortString, BusError> {
+    let unavailable = |e: lapin::Error| BusError::Unavailable(e.to_string());
+    declare_exchange(channel, exchange).await?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .map_err(unavailable)?;
+    for binding in bindings {
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                exchange.into(),
+                (*binding).into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+    }
+    Ok(queue.name().clone())
 }
 
 /// Publishes to RabbitMQ, reconnecting lazily after any failure.
