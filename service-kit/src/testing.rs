@@ -400,3 +400,44 @@ mod keys {
         format!("http://127.0.0.1:{port}/.well-known/jwks.json")
     }
 }
+
+/// Which adapters a service runs on in a contract test: each subgraph's suite runs once
+/// against both, through [`contract!`](crate::contract).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The real servers, as in production.
+    Real,
+    /// The embedded adapters of the one-command run.
+    Embedded,
+}
+
+/// The `extensions.code` of a GraphQL response's first error.
+pub fn error_code(response: &serde_json::Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {response}"))
+}
+
+/// Declares one `#[tokio::test]` per [`Backend`] for each contract test `async fn(Backend)`
+/// named, in modules `real` and `embedded`.
+#[macro_export]
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod real {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Real).await
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name($crate::testing::Backend::Embedded).await
+                }
+            )*
+        }
+    };
+}

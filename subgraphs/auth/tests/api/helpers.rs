@@ -15,14 +15,8 @@ use service_kit::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-/// Which real adapters an app runs on. The contract tests run against both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// PostgreSQL and RabbitMQ, as in production.
-    Real,
-    /// SQLite and the in-process bus, as in the one-command run.
-    Embedded,
-}
+/// Which adapters an app runs on: PostgreSQL and RabbitMQ (`Real`), or SQLite and the in-process bus (`Embedded`).
+pub use service_kit::testing::Backend;
 
 pub struct TestApp {
     pub address: String,
@@ -255,32 +249,4 @@ pub const REFRESH: &str = "mutation Refresh($token: String!) { refresh(refreshTo
 pub const LOGOUT: &str = "mutation Logout($token: String!) { logout(refreshToken: $token) }";
 pub const ME: &str = "{ me { id email firstName role } }";
 
-/// The `extensions.code` of the first error.
-pub fn error_code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected an error with a code: {response}"))
-}
-
-/// Declares one `#[tokio::test]` per backend for a contract test `async fn(Backend)`.
-#[macro_export]
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod real {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Real).await
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Embedded).await
-                }
-            )*
-        }
-    };
-}
+pub use service_kit::testing::error_code;

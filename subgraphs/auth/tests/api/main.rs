@@ -7,6 +7,10 @@ mod accounts;
 mod authorization;
 mod events;
 mod helpers;
+
 mod process;
 mod sessions;
 mod tokens;
+
+/// One test per backend for each contract test: see `service_kit::contract!`.
+use service_kit::contract;

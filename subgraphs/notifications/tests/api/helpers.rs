@@ -34,14 +34,8 @@ use uuid::Uuid;
 
 use crate::tokens;
 
-/// Which real adapters an app runs on. The contract tests run against both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// Redis, RabbitMQ and a real SMTP server, as in production.
-    Real,
-    /// The in-process store and bus, and `.eml` files, as in the one-command run.
-    Embedded,
-}
+/// Which adapters an app runs on: Redis, RabbitMQ and a real SMTP server (`Real`), or the in-process store and bus and `.eml` files (`Embedded`).
+pub use service_kit::testing::Backend;
 
 /// Knobs a test may turn.
 #[derive(Clone, Debug)]
@@ -497,32 +491,4 @@ impl TestApp {
     }
 }
 
-/// The `extensions.code` of the first error.
-pub fn error_code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected an error with a code: {response}"))
-}
-
-/// Declares one `#[tokio::test]` per backend for a contract test `async fn(Backend)`.
-#[macro_export]
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod real {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Real).await
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Embedded).await
-                }
-            )*
-        }
-    };
-}
+pub use service_kit::testing::error_code;

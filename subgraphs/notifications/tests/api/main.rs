@@ -7,7 +7,11 @@
 mod events;
 mod graphql;
 mod helpers;
+
 mod process;
 mod store;
 mod subscriptions;
 mod tokens;
+
+/// One test per backend for each contract test: see `service_kit::contract!`.
+use service_kit::contract;

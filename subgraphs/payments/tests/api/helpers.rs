@@ -17,14 +17,8 @@ use service_kit::{
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-/// Which real adapters an app runs on. The contract tests run against both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    /// MongoDB (the MongoDB-wire test server) and RabbitMQ, as in production.
-    Real,
-    /// The embedded store and the in-process bus, as in the one-command run.
-    Embedded,
-}
+/// Which adapters an app runs on: MongoDB (the MongoDB-wire test server) and RabbitMQ (`Real`), or the embedded store and the in-process bus (`Embedded`).
+pub use service_kit::testing::Backend;
 
 pub struct Options {
     pub backend: Backend,
@@ -364,32 +358,4 @@ pub const PAYMENT: &str = "query($id: ID!) { payment(id: $id) { id status amount
 /// `User.payments` the way the router asks for it: through `_entities`.
 pub const USER_PAYMENTS: &str = "query($r: [_Any!]!, $first: Int, $after: String, $status: PaymentStatus) { _entities(representations: $r) { ... on User { id payments(first: $first, after: $after, status: $status) { edges { cursor node { id amount status createdAt } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } } } }";
 
-/// The `extensions.code` of the first error.
-pub fn error_code(response: &Value) -> &str {
-    response["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected an error with a code: {response}"))
-}
-
-/// Declares one `#[tokio::test]` per backend for a contract test `async fn(Backend)`.
-#[macro_export]
-macro_rules! contract {
-    ($($name:ident),* $(,)?) => {
-        mod real {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Real).await
-                }
-            )*
-        }
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name($crate::helpers::Backend::Embedded).await
-                }
-            )*
-        }
-    };
-}
+pub use service_kit::testing::error_code;

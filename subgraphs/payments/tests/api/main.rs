@@ -8,8 +8,12 @@ mod bad_input;
 mod concurrency;
 mod events;
 mod helpers;
+
 mod idempotency;
 mod lifecycle;
 mod pagination;
 mod process;
 mod recovery;
+
+/// One test per backend for each contract test: see `service_kit::contract!`.
+use service_kit::contract;
