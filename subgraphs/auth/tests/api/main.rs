@@ -7,7 +7,6 @@ mod accounts;
 mod authorization;
 mod events;
 mod helpers;
-
 mod process;
 mod sessions;
 mod tokens;

@@ -7,7 +7,6 @@
 mod events;
 mod graphql;
 mod helpers;
-
 mod process;
 mod store;
 mod subscriptions;

@@ -8,7 +8,6 @@ mod bad_input;
 mod concurrency;
 mod events;
 mod helpers;
-
 mod idempotency;
 mod lifecycle;
 mod pagination;
