@@ -7,9 +7,11 @@
 
 use std::time::Duration;
 
+mod common;
+
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use service_kit::{config::Env, testing::unique_name};
+use service_kit::testing::unique_name;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
 
 struct Client {
@@ -39,18 +41,7 @@ impl Client {
 
 async fn start() -> (u16, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(unique_name("platform_journey"));
-    let env = Env::from_map([
-        ("AUTH_PORT", "0".to_owned()),
-        ("PAYMENTS_PORT", "0".to_owned()),
-        ("NOTIFICATIONS_PORT", "0".to_owned()),
-        ("ROUTER_PORT", "0".to_owned()),
-        ("DATA_DIR", dir.display().to_string()),
-        ("ROUTER_SUPERGRAPH", "schema/supergraph.graphql".to_owned()),
-        ("ROUTER_SUPERGRAPH_WATCH", "false".to_owned()),
-        ("ARGON2_MEMORY_KIB", "64".to_owned()),
-        ("ARGON2_ITERATIONS", "1".to_owned()),
-        ("PAYMENTS_PROCESSOR_LATENCY_MS", "10".to_owned()),
-    ]);
+    let env = common::platform_env(&dir, &[("PAYMENTS_PROCESSOR_LATENCY_MS", "10")]);
     let platform = platform::Platform::build(&env).await.unwrap();
     let port = platform.router_port;
     tokio::spawn(platform.run_until_stopped(Box::pin(std::future::pending())));

@@ -2,24 +2,16 @@
 
 //! The one-command run stops gracefully and comes back with the same data.
 
+mod common;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use service_kit::{config::Env, testing::unique_name};
+use service_kit::testing::unique_name;
 use tokio::sync::oneshot;
 
-fn env(dir: &std::path::Path) -> Env {
-    Env::from_map([
-        ("AUTH_PORT", "0".to_owned()),
-        ("PAYMENTS_PORT", "0".to_owned()),
-        ("NOTIFICATIONS_PORT", "0".to_owned()),
-        ("ROUTER_PORT", "0".to_owned()),
-        ("DATA_DIR", dir.display().to_string()),
-        ("ROUTER_SUPERGRAPH", "schema/supergraph.graphql".to_owned()),
-        ("ROUTER_SUPERGRAPH_WATCH", "false".to_owned()),
-        ("ARGON2_MEMORY_KIB", "64".to_owned()),
-        ("ARGON2_ITERATIONS", "1".to_owned()),
-    ])
+fn env(dir: &std::path::Path) -> service_kit::config::Env {
+    common::platform_env(dir, &[])
 }
 
 async fn gql(port: u16, query: &str, token: Option<&str>) -> Value {
