@@ -22,6 +22,16 @@ if ! command -v docker-compose >/dev/null 2>&1; then
 fi
 docker-compose -f docker-compose.yml config --quiet
 
+# The end-to-end suite's real clients: the graphql-ws and Playwright npm packages (pinned by
+# e2e/clients/package-lock.json) and Debian's Chromium for GraphiQL.
+if [ ! -d e2e/clients/node_modules ] || ! cmp -s e2e/clients/package-lock.json e2e/clients/node_modules/.package-lock.json; then
+  (cd e2e/clients && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get install -y -qq chromium >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast --profile ci
 else
