@@ -16,6 +16,12 @@ use super::{BusError, Envelope, EventBus};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+/// A whole publish (reconnect, channel, confirm): lapin can wait forever on a connection
+/// that died half-way (seen when the broker went away for 30 s), and a stuck publish
+/// would stop the outbox relay for good.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(20);
+/// Closing a connection that may already be dead.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Opens a connection, bounded in time so that an unreachable broker fails fast.
 pub async fn connect(url: &str) -> Result<Connection, BusError> {
@@ -129,8 +135,10 @@ impl RabbitBus {
     }
 
     async fn reset(&self) {
-        if let Some((conn, _)) = self.channel.lock().await.take() {
-            let _ = conn.close(200, "reconnecting".into()).await;
+        let taken = self.channel.lock().await.take();
+        if let Some((conn, _)) = taken {
+            let _ =
+                tokio::time::timeout(CLOSE_TIMEOUT, conn.close(200, "reconnecting".into())).await;
         }
     }
 
@@ -167,7 +175,10 @@ impl RabbitBus {
 #[async_trait::async_trait]
 impl EventBus for RabbitBus {
     async fn publish(&self, envelope: &Envelope) -> Result<(), BusError> {
-        let result = self.try_publish(envelope).await;
+        let result = match tokio::time::timeout(PUBLISH_TIMEOUT, self.try_publish(envelope)).await {
+            Ok(result) => result,
+            Err(_) => Err(BusError::Unavailable("publish timed out".into())),
+        };
         if result.is_err() {
             self.reset().await;
         }
