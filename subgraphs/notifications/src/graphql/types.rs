@@ -99,7 +99,8 @@ pub struct User {
 #[ComplexObject]
 impl User {
     /// The user's notifications, newest first (the user themselves or an ADMIN).
-    /// Relay cursor pagination.
+    /// Relay cursor pagination. Null (with an error) only when notifications cannot answer,
+    /// so that the rest of the user still arrives.
     async fn notifications(
         &self,
         ctx: &Context<'_>,
@@ -111,7 +112,7 @@ impl User {
         #[graphql(desc = "Only notifications not yet read (default false).")] unread_only: Option<
             bool,
         >,
-    ) -> Result<NotificationConnection> {
+    ) -> Result<Option<NotificationConnection>> {
         let caller = identity(ctx)?;
         let user = parse_user_id(&self.id)?;
         if caller.user_id == user {
@@ -146,25 +147,27 @@ impl User {
             },
             edges,
         };
-        Ok(connection)
+        Ok(Some(connection))
     }
 
-    /// How many of the user's notifications are unread.
-    async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<i32> {
+    /// How many of the user's notifications are unread. Null (with an error) only when
+    /// notifications cannot answer.
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
         let caller = identity(ctx)?;
         let user = parse_user_id(&self.id)?;
         let n = service(ctx)?.unread_count(caller, user).await?;
-        Ok(i32::try_from(n).unwrap_or(i32::MAX))
+        Ok(Some(i32::try_from(n).unwrap_or(i32::MAX)))
     }
 
-    /// Which kinds the user also gets by email.
+    /// Which kinds the user also gets by email. Null (with an error) only when
+    /// notifications cannot answer.
     async fn notification_preferences(
         &self,
         ctx: &Context<'_>,
-    ) -> Result<Vec<NotificationPreference>> {
+    ) -> Result<Option<Vec<NotificationPreference>>> {
         let caller = identity(ctx)?;
         let user = parse_user_id(&self.id)?;
         let preferences = service(ctx)?.preferences(caller, user).await?;
-        Ok(preference_list(&preferences))
+        Ok(Some(preference_list(&preferences)))
     }
 }

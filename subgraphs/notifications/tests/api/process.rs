@@ -12,7 +12,7 @@ fn print_schema_prints_the_federation_sdl() {
     for expected in [
         r#"type User @key(fields: "id")"#,
         "notifications(",
-        "unreadNotificationCount: Int!",
+        "unreadNotificationCount: Int\n",
         "markNotificationRead(",
         "markAllNotificationsRead: Int!",
         "updateNotificationPreferences(",

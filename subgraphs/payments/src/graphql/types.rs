@@ -120,7 +120,8 @@ impl User {
     }
 
     /// The user's payments, newest first; pages stay stable while new payments arrive.
-    /// Only the user themselves and ADMINs may see them.
+    /// Only the user themselves and ADMINs may see them. Null (with an error) only when
+    /// payments cannot answer, so that the rest of the user still arrives.
     async fn payments(
         &self,
         ctx: &Context<'_>,
@@ -128,7 +129,7 @@ impl User {
         #[graphql(desc = "Return payments after this cursor (an `endCursor` of a previous page).")]
         after: Option<String>,
         #[graphql(desc = "Only payments in this status.")] status: Option<PaymentStatus>,
-    ) -> Result<PaymentConnection> {
+    ) -> Result<Option<PaymentConnection>> {
         let caller = identity(ctx)?;
         let page = service(ctx)?
             .payments_of(caller, self.id, first, after.as_deref(), status)
@@ -141,7 +142,7 @@ impl User {
                 node: Payment(payment),
             })
             .collect();
-        Ok(PaymentConnection {
+        Ok(Some(PaymentConnection {
             page_info: PageInfo {
                 has_previous_page: after.is_some(),
                 has_next_page: page.has_next_page,
@@ -149,7 +150,7 @@ impl User {
                 end_cursor: edges.last().map(|e| e.cursor.clone()),
             },
             edges,
-        })
+        }))
     }
 }
 
