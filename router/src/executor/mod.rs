@@ -184,11 +184,16 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn fetch_failed(&self, service: &str, e: &FetchError) {
-        self.error(
-            GraphQLError::new(e.client_message(service), e.code())
-                .with_extension("serviceName", service),
-        );
+    /// A fetch that got no answer. For an entity fetch the error points at the first
+    /// entity whose fields are missing (as Apollo Router does), so a client can tell which
+    /// part of its data is absent; a root fetch's error has no path.
+    fn fetch_failed(&self, service: &str, e: &FetchError, entity: Option<&[PathElem]>) {
+        let mut error = GraphQLError::new(e.client_message(service), e.code())
+            .with_extension("serviceName", service);
+        if let Some(entity) = entity {
+            error = error.with_path(entity.iter().map(PathElem::to_json).collect());
+        }
+        self.error(error);
     }
 
     /// The request variables a fetch uses.
@@ -228,7 +233,10 @@ impl<'a> Run<'a> {
             .await;
         let response = match response {
             Ok(r) => r,
-            Err(e) => return self.fetch_failed(&node.service_name, &e),
+            Err(e) => {
+                let entity = batch.paths.first().and_then(|p| p.first());
+                return self.fetch_failed(&node.service_name, &e, entity.map(Vec::as_slice));
+            }
         };
         let entities = match response.data {
             Some(Value::Object(mut data)) => match data.remove("_entities") {
@@ -255,7 +263,7 @@ impl<'a> Run<'a> {
             .await;
         let SubgraphResponse { data, errors } = match response {
             Ok(r) => r,
-            Err(e) => return self.fetch_failed(&node.service_name, &e),
+            Err(e) => return self.fetch_failed(&node.service_name, &e, None),
         };
         if let Some(mut data) = data {
             if let Some(rewrites) = node.output_rewrites.as_deref() {
@@ -324,7 +332,10 @@ impl<'a> Run<'a> {
             .await
         {
             Ok(r) => r,
-            Err(e) => return self.fetch_failed(&node.service_name, &e),
+            Err(e) => {
+                let entity = per_alias.iter().flatten().next().and_then(|p| p.first());
+                return self.fetch_failed(&node.service_name, &e, entity.map(Vec::as_slice));
+            }
         };
         let mut data = match response.data {
             Some(Value::Object(data)) => data,

@@ -69,9 +69,20 @@ pub fn project(
 }
 
 /// Adds the null-propagation errors that no other error already explains (a subgraph error
-/// at or below the same path, or a failed fetch).
+/// at or below the same path, or a failed fetch, whose error may point at the entity above).
 pub fn add_violations(errors: &mut Vec<GraphQLError>, violations: Vec<GraphQLError>) {
-    let fetch_failed = errors.iter().any(|e| e.path.is_none());
+    let fetch_failed = errors.iter().any(|e| {
+        e.path.is_none()
+            || matches!(
+                e.code(),
+                Some(
+                    codes::SUBGRAPH_UNAVAILABLE
+                        | codes::SUBGRAPH_TIMEOUT
+                        | codes::SUBGRAPH_REQUEST_FAILED
+                        | codes::SUBGRAPH_INVALID_RESPONSE
+                )
+            )
+    });
     for v in violations {
         if fetch_failed {
             break;
