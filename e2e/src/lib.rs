@@ -27,7 +27,7 @@ use tokio::{
 
 pub mod client;
 
-pub use client::Client;
+pub use client::{Client, Session, subscribe};
 
 /// One of the platform's four services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -377,6 +377,13 @@ impl Stack {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Service, Child>> {
         self.children.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes a service's environment for its next start.
+    pub fn set_env(&mut self, service: Service, key: &str, value: impl Into<String>) {
+        let vars = self.envs.entry(service).or_default();
+        vars.retain(|(k, _)| k != key);
+        vars.push((key.to_owned(), value.into()));
     }
 
     /// The operating system's process id of a running service.
