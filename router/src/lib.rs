@@ -9,6 +9,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod executor;
+#[doc(hidden)]
+pub mod fuzzing;
 mod graphiql;
 pub mod limits;
 pub mod planner;

@@ -172,6 +172,26 @@ pub struct GraphQLRequest {
     pub extensions: Option<Value>,
 }
 
+/// A `POST /graphql` body: one operation, or a batch of them.
+#[derive(Debug)]
+pub enum PostBody {
+    Single(GraphQLRequest),
+    /// A JSON array (Apollo Client's BatchHttpLink): each operation runs on its own, and
+    /// the answers come back in order.
+    Batch(Vec<GraphQLRequest>),
+}
+
+impl PostBody {
+    /// The body as a GraphQL request; `None` when it is not a JSON GraphQL request.
+    pub fn parse(body: &[u8]) -> Option<Self> {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            serde_json::from_slice(body).ok().map(Self::Batch)
+        } else {
+            serde_json::from_slice(body).ok().map(Self::Single)
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GetParams {
@@ -241,50 +261,46 @@ async fn graphql_post(
         ))
     };
     let caller = caller.map(|c| c.0);
-    // A JSON array is a batch (Apollo Client's BatchHttpLink): each operation runs on its
-    // own, and the answers come back in order.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        let Ok(requests) = serde_json::from_slice::<Vec<GraphQLRequest>>(&body) else {
-            return malformed();
-        };
-        if requests.is_empty() || requests.len() > state.config.limits.max_batch_size {
-            return error_response(&RequestError::bad_request(
-                format!(
-                    "a batch holds 1 to {} operations",
-                    state.config.limits.max_batch_size
-                ),
-                codes::LIMIT_EXCEEDED,
-            ));
+    let requests = match PostBody::parse(&body) {
+        None => return malformed(),
+        Some(PostBody::Single(request)) => {
+            return handle(state, request, caller, ip, headers, Method::POST).await;
         }
-        let answers = futures::future::join_all(requests.into_iter().map(|request| {
-            handle(
-                state.clone(),
-                request,
-                caller.clone(),
-                ip,
-                headers.clone(),
-                Method::POST,
-            )
-        }))
-        .await;
-        let mut body = b"[".to_vec();
-        for (i, answer) in answers.into_iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
-            }
-            let bytes = http_body_util::BodyExt::collect(answer.into_body())
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            body.extend_from_slice(&bytes);
-        }
-        body.push(b']');
-        return json_response(StatusCode::OK, body);
-    }
-    let Ok(request) = serde_json::from_slice::<GraphQLRequest>(&body) else {
-        return malformed();
+        Some(PostBody::Batch(requests)) => requests,
     };
-    handle(state, request, caller, ip, headers, Method::POST).await
+    if requests.is_empty() || requests.len() > state.config.limits.max_batch_size {
+        return error_response(&RequestError::bad_request(
+            format!(
+                "a batch holds 1 to {} operations",
+                state.config.limits.max_batch_size
+            ),
+            codes::LIMIT_EXCEEDED,
+        ));
+    }
+    let answers = futures::future::join_all(requests.into_iter().map(|request| {
+        handle(
+            state.clone(),
+            request,
+            caller.clone(),
+            ip,
+            headers.clone(),
+            Method::POST,
+        )
+    }))
+    .await;
+    let mut body = b"[".to_vec();
+    for (i, answer) in answers.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        let bytes = http_body_util::BodyExt::collect(answer.into_body())
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
+        body.extend_from_slice(&bytes);
+    }
+    body.push(b']');
+    json_response(StatusCode::OK, body)
 }
 
 async fn graphql_get(

@@ -262,6 +262,16 @@ impl Supergraph {
         OverrideDraw { value, bucket }
     }
 
+    /// [`Self::prepare`] without the caches' first level, the blocking pool or the panic
+    /// guard, for the fuzz harness (`crate::fuzzing`): a planner panic must surface there.
+    pub(crate) fn prepare_unguarded(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Result<PreparedOperation, RequestError> {
+        self.prepare_uncached(query, operation_name, self.override_draw())
+    }
+
     fn prepare_uncached(
         &self,
         query: &str,
@@ -307,6 +317,12 @@ impl Supergraph {
                 errors: errors.into_iter().map(validation_error).collect(),
                 retry_after: None,
             });
+        }
+        if let Err(message) = check_meta_fields(&document, operation) {
+            return Err(RequestError::bad_request(
+                message,
+                codes::ErrorCode::GraphqlValidationFailed.as_str(),
+            ));
         }
 
         let kind = match operation {
@@ -571,6 +587,76 @@ fn uses_directive(document: &q::Document, name: &str) -> bool {
     })
 }
 
+/// What graphql-tools' validation lets through about meta-fields (`__name`) and the planner
+/// cannot take. Its field check skips every `__` field, so unknown ones and selections on
+/// `__typename` pass (and the planner then fails); and the planner's normalization panics
+/// on an inline fragment without a type condition below a meta-field, e.g.
+/// `{ __schema { ... { types { name } } } }` (found by fuzzing, `fuzz/`).
+fn check_meta_fields(
+    document: &q::Document,
+    operation: &q::OperationDefinition,
+) -> Result<(), String> {
+    let fragments: HashMap<&str, &q::FragmentDefinition> = document
+        .definitions
+        .iter()
+        .filter_map(|d| match d {
+            Definition::Fragment(f) => Some((f.name.as_str(), f)),
+            Definition::Operation(_) => None,
+        })
+        .collect();
+    let set = match operation {
+        q::OperationDefinition::SelectionSet(s) => s,
+        q::OperationDefinition::Query(q) => &q.selection_set,
+        q::OperationDefinition::Mutation(m) => &m.selection_set,
+        q::OperationDefinition::Subscription(s) => &s.selection_set,
+    };
+    MetaFieldCheck {
+        fragments,
+        seen: HashSet::new(),
+    }
+    .check(set, false)
+}
+
+struct MetaFieldCheck<'d> {
+    fragments: HashMap<&'d str, &'d q::FragmentDefinition>,
+    /// Fragments already checked, inside a meta-field or not: each is walked at most twice.
+    seen: HashSet<(&'d str, bool)>,
+}
+
+impl<'d> MetaFieldCheck<'d> {
+    fn check(&mut self, set: &'d q::SelectionSet, in_meta: bool) -> Result<(), String> {
+        for selection in &set.items {
+            match selection {
+                q::Selection::Field(f) => {
+                    let meta = f.name.starts_with("__");
+                    if meta && !matches!(f.name.as_str(), "__typename" | "__schema" | "__type") {
+                        return Err(format!("Cannot query field \"{}\".", f.name));
+                    }
+                    if f.name == "__typename" && !f.selection_set.items.is_empty() {
+                        return Err("Field \"__typename\" must not have a selection since type \"String!\" has no subfields.".into());
+                    }
+                    self.check(&f.selection_set, in_meta || meta)?;
+                }
+                q::Selection::InlineFragment(i) => {
+                    if in_meta && i.type_condition.is_none() {
+                        return Err("an inline fragment inside an introspection field needs a type condition, such as `... on __Type`".into());
+                    }
+                    self.check(&i.selection_set, in_meta)?;
+                }
+                q::Selection::FragmentSpread(s) => {
+                    let name = s.fragment_name.as_str();
+                    if let Some(fragment) = self.fragments.get(name).copied()
+                        && self.seen.insert((name, in_meta))
+                    {
+                        self.check(&fragment.selection_set, in_meta)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn is_typename(item: &SelectionItem) -> bool {
     matches!(item, SelectionItem::Field(f) if f.name == "__typename")
 }
@@ -601,5 +687,57 @@ fn contains_defer(node: &PlanNode) -> bool {
                 || c.else_clause.as_deref().is_some_and(contains_defer)
         }
         PlanNode::Fetch(_) | PlanNode::BatchFetch(_) | PlanNode::Subscription(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn platform() -> Supergraph {
+        Supergraph::from_sdl(
+            include_str!("../../../schema/supergraph.graphql"),
+            LimitsConfig::default(),
+            8,
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    /// Documents graphql-tools validates but the planner panics on (the router turned the
+    /// panic into a 500) or cannot plan: each must now be a validation error, without a panic.
+    #[test]
+    fn meta_field_misuse_is_a_validation_error_not_a_planner_panic() {
+        let supergraph = platform();
+        for query in [
+            "{ __schema { ... { types { name } } } }",
+            "{ __foo { ... { a } } }",
+            "{ me { ...F } } fragment F on User { __x { ... { id } } }",
+            "{ __typename { ... { a } } }",
+            "{ __typename { a } }",
+            "{ __foo }",
+            "{ me { __foo { id } } }",
+        ] {
+            let error = supergraph.prepare_unguarded(query, None).unwrap_err();
+            assert_eq!(error.status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(
+                error.errors[0].code(),
+                Some(codes::ErrorCode::GraphqlValidationFailed.as_str()),
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn introspection_with_typed_fragments_and_typename_still_plans() {
+        let supergraph = platform();
+        for query in [
+            "{ __schema { ... on __Schema { types { name } } } }",
+            "{ __schema { ...S } } fragment S on __Schema { queryType { name } }",
+            "{ __type(name: \"User\") { name } __typename me { __typename ... { id } } }",
+        ] {
+            let prepared = supergraph.prepare_unguarded(query, None);
+            assert!(prepared.is_ok(), "{query}: {prepared:?}");
+        }
     }
 }
