@@ -146,6 +146,13 @@ impl Identity {
     }
 }
 
+/// Accounts deleted since their tokens were issued, as a subgraph learns of them from
+/// `user.deleted`.
+#[async_trait::async_trait]
+pub trait DeletedAccounts: Send + Sync {
+    async fn is_deleted(&self, user: Uuid) -> anyhow::Result<bool>;
+}
+
 /// What the request said about its caller, put into the GraphQL context by the HTTP handler.
 #[derive(Debug, Clone)]
 pub enum RequestAuth {
@@ -169,6 +176,24 @@ impl RequestAuth {
             Err(e) => {
                 tracing::debug!(reason = %e, "rejected access token");
                 Self::Invalid(e.client_message().into())
+            }
+        }
+    }
+
+    /// Refuses the identity of an account deleted since its token was issued: such a token
+    /// stays well signed until it expires, but must reach nothing. When the lookup fails
+    /// the request goes on (logged): the token is genuine and short-lived, and refusing
+    /// every caller while a store hiccups would be the larger harm.
+    pub async fn unless_deleted(self, accounts: Option<&dyn DeletedAccounts>) -> Self {
+        let (Some(accounts), Self::Authenticated(identity)) = (accounts, &self) else {
+            return self;
+        };
+        match accounts.is_deleted(identity.user_id).await {
+            Ok(true) => Self::Invalid("the account no longer exists".into()),
+            Ok(false) => self,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check whether the caller's account was deleted");
+                self
             }
         }
     }

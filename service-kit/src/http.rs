@@ -1,7 +1,7 @@
 //! The HTTP side every service shares: the GraphQL endpoint handler, the middleware stack
 //! and serving with graceful shutdown.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_graphql::{ObjectType, Schema, SubscriptionType};
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
@@ -16,12 +16,18 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{graphql::RequestAuth, jwt::JwtVerifier, telemetry::Shutdown};
+use crate::{
+    graphql::{DeletedAccounts, RequestAuth},
+    jwt::JwtVerifier,
+    telemetry::Shutdown,
+};
 
 /// What the GraphQL handler needs: the schema and how to verify callers.
 pub struct GraphqlState<Q, M, S> {
     pub schema: Schema<Q, M, S>,
     pub verifier: JwtVerifier,
+    /// Deleted accounts whose tokens are refused, for a subgraph that keeps them.
+    pub deleted_accounts: Option<Arc<dyn DeletedAccounts>>,
 }
 
 impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
@@ -29,6 +35,7 @@ impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
         Self {
             schema: self.schema.clone(),
             verifier: self.verifier.clone(),
+            deleted_accounts: self.deleted_accounts.clone(),
         }
     }
 }
@@ -48,7 +55,10 @@ where
     let header = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    let auth = RequestAuth::from_header(&state.verifier, header).await;
+    let auth = RequestAuth::from_header(&state.verifier, header)
+        .await
+        .unless_deleted(state.deleted_accounts.as_deref())
+        .await;
     state
         .schema
         .execute(request.into_inner().data(auth))

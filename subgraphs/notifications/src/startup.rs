@@ -9,6 +9,7 @@ use lettre::message::Mailbox;
 use service_kit::{
     CancellationToken,
     events::{BrokerCheck, EventBus, EventSource, WorkQueue},
+    graphql::DeletedAccounts,
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     jwt::JwtVerifier,
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
@@ -22,7 +23,7 @@ use crate::{
     graphql::{NotificationsSchema, schema_builder},
     live::LiveHub,
     service::{Dependencies, NotificationService},
-    storage::{MemoryStore, NotificationStore, RedisStore},
+    storage::{DeletedUsers, MemoryStore, NotificationStore, RedisStore},
     websocket,
 };
 
@@ -100,11 +101,12 @@ impl Application {
             .data(hub.clone())
             .finish();
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
-            Arc::new(StoreCheck(store)),
+            Arc::new(StoreCheck(store.clone())),
             Arc::new(BrokerCheck(bus)),
             Arc::new(MailCheck(mailer)),
         ];
-        let router = routes(schema, verifier, checks);
+        let deleted: Arc<dyn DeletedAccounts> = Arc::new(DeletedUsers(store.clone()));
+        let router = routes(schema, verifier, deleted, checks);
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();
         let queue = WorkQueue {
@@ -189,9 +191,14 @@ impl Application {
 fn routes(
     schema: NotificationsSchema,
     verifier: JwtVerifier,
+    deleted_accounts: Arc<dyn DeletedAccounts>,
     checks: Vec<Arc<dyn ReadinessCheck>>,
 ) -> Router {
-    let state = GraphqlState { schema, verifier };
+    let state = GraphqlState {
+        schema,
+        verifier,
+        deleted_accounts: Some(deleted_accounts),
+    };
     let app = Router::new()
         .route("/graphql", get(websocket::upgrade).post(graphql_handler))
         .with_state(state)

@@ -84,9 +84,22 @@ async fn connection<Q, M, S>(
         Opening::Gone => return,
     };
     tracing::debug!(user = %identity.user_id, "websocket connection authenticated");
+    let auth = RequestAuth::Authenticated(*identity)
+        .unless_deleted(state.deleted_accounts.as_deref())
+        .await;
+    if !matches!(auth, RequestAuth::Authenticated(_)) {
+        metrics::counter!("notifications_websocket_rejected_total", "code" => "4403").increment(1);
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: 4403,
+                reason: "Forbidden".into(),
+            })))
+            .await;
+        return;
+    }
     let data = {
         let mut data = Data::default();
-        data.insert(RequestAuth::Authenticated(*identity));
+        data.insert(auth);
         data
     };
     // Hand the connection to async-graphql, replaying the connection_init it must see.

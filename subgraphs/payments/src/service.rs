@@ -250,9 +250,11 @@ impl PaymentService {
         })
     }
 
-    /// Cancels every PENDING payment of a deleted account. Returns how many this call
-    /// cancelled (0 when run again for the same user).
+    /// Records the deletion (the account's unexpired tokens are refused from now on) and
+    /// cancels every PENDING payment of the account. Returns how many this call cancelled
+    /// (0 when run again for the same user).
     pub async fn cancel_pending_of_deleted_user(&self, user_id: Uuid) -> anyhow::Result<usize> {
+        self.store.record_deleted_user(user_id).await?;
         let mut cancelled = 0;
         for id in self.store.pending_of_user(user_id).await? {
             let Some(payment) = self.store.get(id).await? else {

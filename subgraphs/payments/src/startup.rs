@@ -22,7 +22,7 @@ use crate::{
     graphql::{PaymentsSchema, schema_builder},
     processor::SimulatedProcessor,
     service::PaymentService,
-    storage::{EmbeddedStore, MongoStore, PaymentStore},
+    storage::{DeletedUsers, EmbeddedStore, MongoStore, PaymentStore},
 };
 
 pub struct Application {
@@ -192,7 +192,11 @@ fn routes(
     store: Arc<dyn PaymentStore>,
     bus: Arc<dyn EventBus>,
 ) -> Router {
-    let state = GraphqlState { schema, verifier };
+    let state = GraphqlState {
+        schema,
+        verifier,
+        deleted_accounts: Some(Arc::new(DeletedUsers(store.clone()))),
+    };
     let checks: Vec<Arc<dyn ReadinessCheck>> =
         vec![Arc::new(DatabaseCheck(store)), Arc::new(BrokerCheck(bus))];
     let app = Router::new()

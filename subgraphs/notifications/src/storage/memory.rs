@@ -50,6 +50,8 @@ struct State {
     events: HashMap<Uuid, (NotificationId, Instant)>,
     emails: HashMap<Uuid, (EmailState, Instant)>,
     templates: HashMap<String, CachedTemplate>,
+    /// Deleted accounts, whose unexpired tokens are refused.
+    deleted: std::collections::HashSet<Uuid>,
 }
 
 /// Notifications in memory. Cheap to clone.
@@ -70,6 +72,9 @@ struct Snapshot {
     users: Vec<UserSnapshot>,
     /// Handled event ids, their notification, and when to forget them (Unix seconds).
     events: Vec<(Uuid, NotificationId, u64)>,
+    /// Deleted accounts (absent from snapshots written before they were kept).
+    #[serde(default)]
+    deleted: Vec<Uuid>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -307,8 +312,14 @@ impl NotificationStore for MemoryStore {
 
     async fn forget_user(&self, user: Uuid) -> anyhow::Result<()> {
         self.changed();
-        self.lock()?.users.remove(&user);
+        let mut state = self.lock()?;
+        state.users.remove(&user);
+        state.deleted.insert(user);
         Ok(())
+    }
+
+    async fn is_deleted_user(&self, user: Uuid) -> anyhow::Result<bool> {
+        Ok(self.lock()?.deleted.contains(&user))
     }
 
     async fn claim_email(&self, event_id: Uuid, lease: Duration) -> anyhow::Result<EmailClaim> {
@@ -414,6 +425,7 @@ fn snapshot(state: &State) -> Snapshot {
             .filter(|(_, (_, until))| *until > now)
             .map(|(event, (id, until))| (*event, *id, unix + (*until - now).as_secs()))
             .collect(),
+        deleted: state.deleted.iter().copied().collect(),
     }
 }
 
@@ -432,6 +444,7 @@ fn restore(snapshot: Snapshot) -> State {
             },
         );
     }
+    state.deleted = snapshot.deleted.into_iter().collect();
     for (event, id, expires) in snapshot.events {
         if expires > unix {
             state

@@ -9,7 +9,7 @@
 mod memory;
 mod redis;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use uuid::Uuid;
 
@@ -113,8 +113,12 @@ pub trait NotificationStore: Send + Sync + 'static {
 
     async fn contact(&self, user: Uuid) -> anyhow::Result<Option<Contact>>;
 
-    /// Removes everything kept about `user` (the account was deleted).
+    /// Removes everything kept about `user` (the account was deleted) and remembers the
+    /// deletion, so that the account's unexpired tokens are refused.
     async fn forget_user(&self, user: Uuid) -> anyhow::Result<()>;
+
+    /// Whether `user`'s account was deleted.
+    async fn is_deleted_user(&self, user: Uuid) -> anyhow::Result<bool>;
 
     /// Claims the email of event `event_id` for `lease`; an expired lease (a crashed sender)
     /// can be claimed again.
@@ -152,4 +156,15 @@ fn retention_bound(retention: Duration) -> String {
         .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
         .unwrap_or(chrono::DateTime::UNIX_EPOCH);
     NotificationId::lower_bound(cutoff)
+}
+
+/// The deleted accounts a notifications store keeps, for the GraphQL handler and the
+/// websocket to refuse their tokens.
+pub struct DeletedUsers(pub Arc<dyn NotificationStore>);
+
+#[async_trait::async_trait]
+impl service_kit::graphql::DeletedAccounts for DeletedUsers {
+    async fn is_deleted(&self, user: Uuid) -> anyhow::Result<bool> {
+        self.0.is_deleted_user(user).await
+    }
 }

@@ -18,6 +18,9 @@
 
 use std::{sync::LazyLock, time::Duration};
 
+/// How long a deleted account's tombstone is kept: far longer than an access token lives.
+const DELETED_TOMBSTONE_SECS: u64 = 30 * 24 * 3600;
+
 use anyhow::Context as _;
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use serde::{Deserialize, Serialize};
@@ -400,7 +403,21 @@ impl NotificationStore for RedisStore {
             .map(|what| self.user_key(user, what))
             .collect();
         let _: u64 = self.conn.clone().del(keys).await?;
+        // The tombstone outlives any access token the account may still hold.
+        let () = self
+            .conn
+            .clone()
+            .set_ex(self.user_key(user, "deleted"), 1, DELETED_TOMBSTONE_SECS)
+            .await?;
         Ok(())
+    }
+
+    async fn is_deleted_user(&self, user: Uuid) -> anyhow::Result<bool> {
+        Ok(self
+            .conn
+            .clone()
+            .exists(self.user_key(user, "deleted"))
+            .await?)
     }
 
     async fn claim_email(&self, event_id: Uuid, lease: Duration) -> anyhow::Result<EmailClaim> {

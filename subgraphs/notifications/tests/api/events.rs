@@ -153,10 +153,23 @@ async fn every_event_type_makes_its_notification_and_email(backend: Backend) {
             .any(|m| m["subject"] == "Your account was deleted"),
         "{mails:#?}"
     );
-    wait_for("the deleted user's notifications to go", || async {
-        app.kinds_of(user).await.is_empty().then_some(())
+    // The account's unexpired token is refused from now on, and an ADMIN finds nothing
+    // kept about the account.
+    let token = tokens::token_for(&app.keys, user);
+    let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { unreadNotificationCount } } }";
+    let reps = serde_json::json!({ "reps": [{ "__typename": "User", "id": user }] });
+    wait_for("the deleted account's token to be refused", || async {
+        let response = app.graphql(query, reps.clone(), Some(&token)).await;
+        (response["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED").then_some(())
     })
     .await;
+    let admin = app.keys.sign(&tokens::claims(
+        Uuid::new_v4(),
+        service_kit::jwt::Role::Admin,
+        300,
+    ));
+    let page = app.notifications_of(user, &admin, "").await;
+    assert_eq!(page["notifications"]["edges"], serde_json::json!([]));
 }
 
 async fn the_same_event_twice_makes_one_notification_and_one_email(backend: Backend) {

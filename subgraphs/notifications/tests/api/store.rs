@@ -337,8 +337,12 @@ async fn preferences_contacts_and_forgetting_a_user(backend: Backend) {
     store.remember_contact(user, &contact).await.unwrap();
     assert_eq!(store.contact(user).await.unwrap(), Some(contact));
     created(&store, user, "x").await;
+    assert!(!store.is_deleted_user(user).await.unwrap());
 
     store.forget_user(user).await.unwrap();
+    // Remembered as deleted, so that the account's unexpired tokens are refused.
+    assert!(store.is_deleted_user(user).await.unwrap());
+    assert!(!store.is_deleted_user(Uuid::new_v4()).await.unwrap());
     assert_eq!(store.contact(user).await.unwrap(), None);
     assert!(store.page(user, query(10)).await.unwrap().items.is_empty());
     assert!(

@@ -32,6 +32,8 @@ struct State {
     by_user: BTreeSet<(Uuid, DateTime<Utc>, Uuid)>,
     /// Unsent events, oldest first.
     outbox: VecDeque<Envelope>,
+    /// Accounts deleted (from `user.deleted`).
+    deleted_users: std::collections::HashSet<Uuid>,
 }
 
 impl State {
@@ -50,6 +52,9 @@ impl State {
             Record::Payment(p) => self.put(p.try_into()?),
             Record::Event(e) => self.outbox.push_back(e),
             Record::Published(ids) => self.outbox.retain(|e| !ids.contains(&e.id)),
+            Record::DeletedUser(id) => {
+                self.deleted_users.insert(id);
+            }
         }
         Ok(())
     }
@@ -132,6 +137,9 @@ fn compact(path: &Path, state: &State) -> anyhow::Result<File> {
                 "{}",
                 serde_json::to_string(&Record::Event(event.clone()))?
             )?;
+        }
+        for id in &state.deleted_users {
+            writeln!(out, "{}", serde_json::to_string(&Record::DeletedUser(*id))?)?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
@@ -256,6 +264,20 @@ impl PaymentStore for EmbeddedStore {
             .collect())
     }
 
+    async fn record_deleted_user(&self, user_id: Uuid) -> anyhow::Result<()> {
+        let mut inner = self.lock()?;
+        if inner.state.deleted_users.contains(&user_id) {
+            return Ok(());
+        }
+        inner.log(&[Record::DeletedUser(user_id)])?;
+        inner.state.deleted_users.insert(user_id);
+        Ok(())
+    }
+
+    async fn is_deleted_user(&self, user_id: Uuid) -> anyhow::Result<bool> {
+        Ok(self.lock()?.state.deleted_users.contains(&user_id))
+    }
+
     async fn ping(&self) -> Result<(), String> {
         self.lock().map(|_| ()).map_err(|e| e.to_string())
     }
@@ -292,6 +314,8 @@ enum Record {
     Event(Envelope),
     /// Events the relay has published.
     Published(Vec<Uuid>),
+    /// An account that was deleted.
+    DeletedUser(Uuid),
 }
 
 #[derive(Serialize, Deserialize)]

@@ -5,6 +5,8 @@
 mod embedded;
 mod mongo;
 
+use std::sync::Arc;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use service_kit::{events::Envelope, outbox::OutboxStore};
@@ -108,7 +110,25 @@ pub trait PaymentStore: OutboxStore {
     async fn pending_of_user(&self, user_id: Uuid) -> anyhow::Result<Vec<Uuid>>;
 
     /// For `/ready`: is the store usable right now?
+    /// Records that an account was deleted (idempotent): its unexpired access tokens are
+    /// refused from then on.
+    async fn record_deleted_user(&self, user_id: Uuid) -> anyhow::Result<()>;
+
+    /// Whether the account was deleted.
+    async fn is_deleted_user(&self, user_id: Uuid) -> anyhow::Result<bool>;
+
     async fn ping(&self) -> Result<(), String>;
+}
+
+/// The deleted accounts a payments store keeps, for the GraphQL handler to refuse their
+/// tokens.
+pub struct DeletedUsers(pub Arc<dyn PaymentStore>);
+
+#[async_trait::async_trait]
+impl service_kit::graphql::DeletedAccounts for DeletedUsers {
+    async fn is_deleted(&self, user: Uuid) -> anyhow::Result<bool> {
+        self.0.is_deleted_user(user).await
+    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ pub struct MongoStore {
     database: mongodb::Database,
     payments: Collection<Document>,
     outbox: Collection<Document>,
+    /// Deleted accounts by id (`_id`), written from `user.deleted`.
+    deleted_users: Collection<Document>,
 }
 
 impl MongoStore {
@@ -72,6 +74,7 @@ impl MongoStore {
         let store = Self {
             payments: database.collection("payments"),
             outbox: database.collection("outbox"),
+            deleted_users: database.collection("deletedUsers"),
             database,
             client,
         };
@@ -481,6 +484,25 @@ impl PaymentStore for MongoStore {
             .try_collect()
             .await?;
         docs.iter().map(|d| uuid(d, "_id")).collect()
+    }
+
+    async fn record_deleted_user(&self, user_id: Uuid) -> anyhow::Result<()> {
+        self.deleted_users
+            .update_one(
+                doc! { "_id": user_id.to_string() },
+                doc! { "$setOnInsert": { "deletedAt": bson::DateTime::now() } },
+            )
+            .upsert(true)
+            .await?;
+        Ok(())
+    }
+
+    async fn is_deleted_user(&self, user_id: Uuid) -> anyhow::Result<bool> {
+        Ok(self
+            .deleted_users
+            .find_one(doc! { "_id": user_id.to_string() })
+            .await?
+            .is_some())
     }
 
     async fn ping(&self) -> Result<(), String> {

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     contract,
-    helpers::{Backend, Options, PAYMENT, TestApp, spawn_app, spawn_app_with},
+    helpers::{Backend, Options, PAYMENT, TestApp, error_code, spawn_app, spawn_app_with},
 };
 
 contract!(a_deleted_users_pending_payments_are_cancelled_once);
@@ -97,6 +97,15 @@ async fn a_deleted_users_pending_payments_are_cancelled_once(backend: Backend) {
             2
         );
     }
+    // Alice's token is still unexpired, and refused from now on; Bob's too.
+    let refused = app
+        .graphql(
+            "mutation { createPayment(input: { amount: 1, currency: \"USD\", description: \"ghost\", idempotencyKey: \"ghost\" }) { id } }",
+            serde_json::json!({}),
+            Some(&alice.token),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "UNAUTHENTICATED", "{refused}");
     // Handling it yet again directly: nothing left to cancel.
     assert_eq!(
         app.service
