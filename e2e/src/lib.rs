@@ -64,7 +64,7 @@ pub struct Options {
     pub env: Vec<(Service, &'static str, String)>,
     /// Cheap argon2 parameters (tests register many users); false keeps the OWASP defaults.
     pub cheap_hashing: bool,
-    /// `RUST_LOG` for every service.
+    /// `RUST_LOG` for every service (`E2E_LOG` overrides it, to debug a failing test).
     pub log_level: &'static str,
 }
 
@@ -89,7 +89,7 @@ impl Options {
 pub struct Stack {
     /// Logs (`<service>.log`), data directories, the SMTP server's mail.
     pub dir: PathBuf,
-    ports: HashMap<Service, u16>,
+    ports: Mutex<HashMap<Service, u16>>,
     envs: HashMap<Service, Vec<(String, String)>>,
     children: Mutex<HashMap<Service, Child>>,
     pub postgres: TcpProxy,
@@ -205,30 +205,26 @@ impl Stack {
         let mail_dir = dir.join("mail");
         let smtp = start_smtp(smtp_port, &mail_dir).await?;
 
-        let ports: HashMap<Service, u16> = Service::ALL.iter().map(|s| (*s, free_port())).collect();
-        let auth_url = format!("http://127.0.0.1:{}", ports[&Service::Auth]);
-        let jwks_url = format!("{auth_url}/.well-known/jwks.json");
-
+        // Each service binds port 0 and reports the port it got, so that stacks running side
+        // by side never race for a port; dependants learn it before they start.
         let common = |service: Service| -> Vec<(String, String)> {
-            let mut vars = vec![
+            [
                 ("PATH", std::env::var("PATH").unwrap_or_default()),
                 ("HOST", "127.0.0.1".into()),
-                ("RUST_LOG", options.log_level.into()),
+                (
+                    "RUST_LOG",
+                    std::env::var("E2E_LOG").unwrap_or_else(|_| options.log_level.into()),
+                ),
+                ("LOG_FORMAT", "json".into()),
                 ("DATA_DIR", dir.join(service.name()).display().to_string()),
                 ("AMQP_URL", amqp_url.clone()),
                 ("AMQP_EXCHANGE", resources.exchange.clone()),
-                ("JWKS_URL", jwks_url.clone()),
                 ("OUTBOX_POLL_INTERVAL_MS", "100".into()),
                 ("OUTBOX_MAX_BACKOFF_MS", "1000".into()),
-            ];
-            let port_var = match service {
-                Service::Auth => "AUTH_PORT",
-                Service::Payments => "PAYMENTS_PORT",
-                Service::Notifications => "NOTIFICATIONS_PORT",
-                Service::Router => "ROUTER_PORT",
-            };
-            vars.push((port_var, ports[&service].to_string()));
-            vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
         };
 
         let mut envs: HashMap<Service, Vec<(String, String)>> = HashMap::new();
@@ -265,29 +261,16 @@ impl Stack {
         let supergraph = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/supergraph.graphql");
         router.push(("ROUTER_SUPERGRAPH".into(), supergraph.display().to_string()));
         router.push(("ROUTER_SUPERGRAPH_WATCH".into(), "false".into()));
-        router.push(("ROUTER_JWKS_URL".into(), jwks_url.clone()));
         router.push(("REDIS_URL".into(), redis_url));
         router.push((
             "ROUTER_RATE_LIMIT_PREFIX".into(),
             resources.redis_prefixes[1].clone(),
         ));
-        for service in [Service::Auth, Service::Payments, Service::Notifications] {
-            router.push((
-                format!("ROUTER_SUBGRAPH_{}_URL", service.name().to_uppercase()),
-                format!("http://127.0.0.1:{}/graphql", ports[&service]),
-            ));
-        }
         envs.insert(Service::Router, router);
 
-        for (service, key, value) in options.env {
-            let vars = envs.entry(service).or_default();
-            vars.retain(|(k, _)| k != key);
-            vars.push((key.to_owned(), value));
-        }
-
-        let stack = Stack {
+        let mut stack = Stack {
             dir,
-            ports,
+            ports: Mutex::new(HashMap::new()),
             envs,
             children: Mutex::new(HashMap::new()),
             postgres,
@@ -296,14 +279,49 @@ impl Stack {
             _smtp: smtp,
             resources,
         };
-        for service in Service::ALL {
+        let overrides = options.env;
+        let apply_overrides = |stack: &mut Stack, service: Service| {
+            for (s, key, value) in &overrides {
+                if *s == service {
+                    stack.set_env(service, key, value.clone());
+                }
+            }
+        };
+        apply_overrides(&mut stack, Service::Auth);
+        stack.spawn(Service::Auth).await?;
+        let jwks_url = format!(
+            "http://127.0.0.1:{}/.well-known/jwks.json",
+            stack.port(Service::Auth)
+        );
+        for service in [Service::Payments, Service::Notifications] {
+            stack.set_env(service, "JWKS_URL", jwks_url.clone());
+            apply_overrides(&mut stack, service);
             stack.spawn(service).await?;
         }
+        stack.set_env(Service::Router, "ROUTER_JWKS_URL", jwks_url);
+        for service in [Service::Auth, Service::Payments, Service::Notifications] {
+            let url = format!("http://127.0.0.1:{}/graphql", stack.port(service));
+            let key = format!("ROUTER_SUBGRAPH_{}_URL", service.name().to_uppercase());
+            stack.set_env(Service::Router, &key, url);
+        }
+        apply_overrides(&mut stack, Service::Router);
+        stack.spawn(Service::Router).await?;
         Ok(stack)
     }
 
+    /// The RabbitMQ exchange this stack's services share.
+    pub fn exchange(&self) -> &str {
+        &self.resources.exchange
+    }
+
+    /// The port a service listens on (once it has started).
     pub fn port(&self, service: Service) -> u16 {
-        self.ports[&service]
+        self.ports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&service)
+            .copied()
+            .unwrap_or_else(|| panic!("{} has not started", service.name()))
     }
 
     /// The router's GraphQL endpoint.
@@ -330,14 +348,30 @@ impl Stack {
     /// Starts (or restarts) a service with its environment and port, and waits until it is
     /// ready: `/ready` for the router (every subgraph answers), `/health` for a subgraph.
     pub async fn spawn(&self, service: Service) -> anyhow::Result<()> {
+        let log_path = self.dir.join(format!("{}.log", service.name()));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.join(format!("{}.log", service.name())))?;
+            .open(&log_path)?;
+        let log_start = log.metadata()?.len();
+        // A restart keeps its port (the others know it); a first start takes any free one.
+        let known = self
+            .ports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&service)
+            .copied();
+        let port_var = match service {
+            Service::Auth => "AUTH_PORT",
+            Service::Payments => "PAYMENTS_PORT",
+            Service::Notifications => "NOTIFICATIONS_PORT",
+            Service::Router => "ROUTER_PORT",
+        };
         let mut command = Command::new(binary(service)?);
         command
             .env_clear()
             .envs(self.envs[&service].iter().map(|(k, v)| (k, v)))
+            .env(port_var, known.unwrap_or(0).to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -349,22 +383,38 @@ impl Stack {
         } else {
             "health"
         };
-        let url = format!("http://127.0.0.1:{}/{path}", self.port(service));
+        let listening = format!("\"{} listening\"", service.name());
         let http = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(response) = http.get(&url).send().await
-                && response.status().is_success()
-            {
-                return Ok(());
-            }
-            if let Some(child) = self.lock().get_mut(&service)
-                && let Ok(Some(status)) = child.try_wait()
-            {
+            let exited = self.lock().get_mut(&service).map(|child| child.try_wait());
+            if let Some(Ok(Some(status))) = exited {
                 bail!(
                     "{} exited with {status} while starting; its log:\n{}",
                     service.name(),
                     self.log(service)
                 );
+            }
+            let port = match known {
+                Some(port) => Some(port),
+                None => listening_port(&log_path, log_start, &listening),
+            };
+            if let Some(port) = port {
+                self.ports
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(service, port);
+                let url = format!("http://127.0.0.1:{port}/{path}");
+                // A consumer's queue and bindings must exist before events flow: RabbitMQ
+                // drops what it cannot route, so a broker outage before the first
+                // declaration would lose the events published meanwhile.
+                let consuming = !matches!(service, Service::Payments | Service::Notifications)
+                    || log_contains(&log_path, log_start, "consuming work queue");
+                if consuming
+                    && let Ok(response) = http.get(&url).send().await
+                    && response.status().is_success()
+                {
+                    return Ok(());
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -468,6 +518,31 @@ impl Stack {
     }
 }
 
+/// Whether a service logged `needle` after `offset`.
+fn log_contains(log: &Path, offset: u64, needle: &str) -> bool {
+    std::fs::read(log)
+        .ok()
+        .and_then(|text| {
+            text.get(offset as usize..)
+                .map(|t| String::from_utf8_lossy(t).contains(needle))
+        })
+        .unwrap_or(false)
+}
+
+/// The port of the `"<service> listening"` line a service logged after `offset`.
+fn listening_port(log: &Path, offset: u64, listening: &str) -> Option<u16> {
+    let text = std::fs::read(log).ok()?;
+    let text = String::from_utf8_lossy(text.get(offset as usize..)?);
+    let line = text.lines().find(|l| l.contains(listening))?;
+    let after = &line[line.find("\"port\":")? + 7..];
+    after
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
+}
+
 /// aiosmtpd on `port`, writing what it accepts to `mail_dir` (the notifications tests'
 /// server); it exits when its standard input closes, that is with the stack.
 async fn start_smtp(port: u16, mail_dir: &Path) -> anyhow::Result<Child> {
@@ -534,7 +609,7 @@ impl Drop for Stack {
             for queue in &resources.queues {
                 queues.push(queue.clone());
                 queues.push(format!("{queue}.dlq"));
-                for delay in [500, 1000, 2000, 5000, 30000] {
+                for delay in [500, 1000, 2000, 4000, 5000, 30000] {
                     queues.push(format!("{queue}.retry.{delay}ms"));
                 }
             }

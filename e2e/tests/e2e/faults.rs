@@ -149,11 +149,70 @@ async fn rabbitmq_away_while_users_register_and_pay_then_every_notification_exac
         ("PAYMENT_CREATED".to_owned(), 1),
         ("PAYMENT_COMPLETED".to_owned(), 1),
     ]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     for user in during.iter().chain([&before]) {
-        eventually(90, &format!("{}'s notifications", user.email), || async {
-            (notification_kinds(&client, user).await == expected).then_some(())
-        })
-        .await;
+        let mut kinds = notification_kinds(&client, user).await;
+        while kinds != expected && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            kinds = notification_kinds(&client, user).await;
+        }
+        if kinds != expected {
+            let queues = std::process::Command::new("rabbitmqctl")
+                .args([
+                    "list_queues",
+                    "name",
+                    "messages_ready",
+                    "messages_unacknowledged",
+                    "consumers",
+                ])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let queues: Vec<&str> = queues
+                .lines()
+                .filter(|l| l.starts_with("e2e_") && !l.contains(".retry.") && !l.contains(".dlq"))
+                .collect();
+            for service in [Service::Auth, Service::Payments, Service::Notifications] {
+                for metric in [
+                    "outbox_events_published_total",
+                    "outbox_lag_seconds",
+                    "outbox_publish_failures_total",
+                    "events_consumed_total",
+                ] {
+                    eprintln!(
+                        "{service:?} {metric} = {}",
+                        stack.metric(service, metric).await
+                    );
+                }
+            }
+            eprintln!("queues: {queues:#?}");
+            let bindings = std::process::Command::new("rabbitmqctl")
+                .args([
+                    "list_bindings",
+                    "source_name",
+                    "destination_name",
+                    "routing_key",
+                ])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let bindings: Vec<&str> = bindings
+                .lines()
+                .filter(|l| l.contains(stack.exchange()))
+                .collect();
+            eprintln!("bindings of {}: {bindings:#?}", stack.exchange());
+            let exchanges = std::process::Command::new("rabbitmqctl")
+                .args(["list_exchanges", "name", "durable", "auto_delete"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            let exchanges: Vec<&str> = exchanges
+                .lines()
+                .filter(|l| l.contains(stack.exchange()))
+                .collect();
+            eprintln!("exchange: {exchanges:#?}");
+        }
+        assert_eq!(kinds, expected, "{}'s notifications", user.email);
     }
     // Redelivered events (the broker saw some twice) changed nothing: still exactly once.
     tokio::time::sleep(Duration::from_secs(3)).await;
