@@ -63,5 +63,5 @@ fn request_ready(supergraph: &Supergraph, request: GraphQLRequest) -> bool {
     let Ok(prepared) = prepare(supergraph, query, request.operation_name.as_deref()) else {
         return false;
     };
-    server::coerce_variables(&prepared, request.variables).is_ok()
+    server::coerce_variables(&supergraph.schema, &prepared, request.variables).is_ok()
 }

@@ -34,7 +34,11 @@ use crate::{
     error::{GraphQLError, RequestError, codes},
     executor::{self, ExecutionInput, fetch::SubgraphClient},
     limits::rate::{self, Subject, UserLimiter},
-    planner::{PreparedOperation, Supergraph, schema::OperationType},
+    planner::{
+        PreparedOperation, Supergraph,
+        schema::{OperationType, SchemaIndex},
+        variables,
+    },
     telemetry::TraceContext,
 };
 
@@ -100,6 +104,10 @@ pub fn routes(state: SharedState) -> anyhow::Result<Router> {
         .layer(axum::middleware::from_fn_with_state(
             state.auth.clone(),
             auth::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            config.limits.max_body_bytes,
+            declared_length_limit,
         ));
     let graphql = match &config.rate_limit.per_ip {
         Some(limit) => rate::with_per_ip_limit(graphql, limit)?,
@@ -215,6 +223,28 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
                 .map(|c| c.0.ip()),
         ))
     }
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it, so a
+/// client cannot make the router wait for megabytes it will refuse anyway. (A body without
+/// a Content-Length is cut off at the limit where it is read.)
+async fn declared_length_limit(
+    State(limit): State<usize>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return error_response(&RequestError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            GraphQLError::new("the request body is too large", codes::LIMIT_EXCEEDED),
+        ));
+    }
+    next.run(request).await
 }
 
 async fn graphql_post(
@@ -507,7 +537,8 @@ async fn run(
     if let Err(e) = check_user_limit(state, &prepared, caller, ip).await {
         return (error_response(&e), op_name, "rate_limited");
     }
-    let variables = match coerce_variables(&prepared, request.variables) {
+    let variables = match coerce_variables(&runtime.supergraph.schema, &prepared, request.variables)
+    {
         Ok(v) => v,
         Err(e) => return fail(e, op_name),
     };
@@ -582,8 +613,10 @@ pub(crate) fn forward_headers(
     out
 }
 
-/// Applies defaults and checks that every non-null variable has a value.
+/// Applies defaults, checks that every non-null variable has a value and that every value
+/// fits its declared type.
 pub(crate) fn coerce_variables(
+    schema: &SchemaIndex,
     prepared: &PreparedOperation,
     provided: Option<Value>,
 ) -> Result<Map<String, Value>, RequestError> {
@@ -604,6 +637,14 @@ pub(crate) fn coerce_variables(
                 if value.is_null() && var.ty.is_non_null() {
                     return Err(RequestError::bad_request(
                         format!("variable ${} of type {} must not be null", var.name, var.ty),
+                        codes::ErrorCode::BadUserInput.as_str(),
+                    ));
+                }
+                if let Err(reason) =
+                    variables::check(schema, &var.ty, &value, &format!("${}", var.name))
+                {
+                    return Err(RequestError::bad_request(
+                        format!("invalid variable: {reason}"),
                         codes::ErrorCode::BadUserInput.as_str(),
                     ));
                 }

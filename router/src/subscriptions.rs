@@ -387,7 +387,11 @@ impl Connection {
         {
             return send_error(&self.out, self.protocol, id, e.errors).await;
         }
-        let variables = match server::coerce_variables(&prepared, request.variables) {
+        let variables = match server::coerce_variables(
+            &runtime.supergraph.schema,
+            &prepared,
+            request.variables,
+        ) {
             Ok(v) => v,
             Err(e) => return send_error(&self.out, self.protocol, id, e.errors).await,
         };

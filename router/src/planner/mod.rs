@@ -7,6 +7,7 @@
 //! variable values and the cache key is the document text plus the operation name.
 
 pub mod schema;
+pub mod variables;
 
 use std::{
     collections::{HashMap, HashSet},
