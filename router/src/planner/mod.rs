@@ -605,27 +605,35 @@ fn check_meta_fields(
             Definition::Operation(_) => None,
         })
         .collect();
-    let set = match operation {
-        q::OperationDefinition::SelectionSet(s) => s,
-        q::OperationDefinition::Query(q) => &q.selection_set,
-        q::OperationDefinition::Mutation(m) => &m.selection_set,
-        q::OperationDefinition::Subscription(s) => &s.selection_set,
+    let (set, query) = match operation {
+        q::OperationDefinition::SelectionSet(s) => (s, true),
+        q::OperationDefinition::Query(q) => (&q.selection_set, true),
+        q::OperationDefinition::Mutation(m) => (&m.selection_set, false),
+        q::OperationDefinition::Subscription(s) => (&s.selection_set, false),
     };
     MetaFieldCheck {
         fragments,
         seen: HashSet::new(),
     }
-    .check(set, false)
+    .check(set, false, query)
 }
 
 struct MetaFieldCheck<'d> {
     fragments: HashMap<&'d str, &'d q::FragmentDefinition>,
-    /// Fragments already checked, inside a meta-field or not: each is walked at most twice.
-    seen: HashSet<(&'d str, bool)>,
+    /// Fragments already checked, by where they were spread (inside a meta-field, at the
+    /// query root): each is walked at most four times.
+    seen: HashSet<(&'d str, bool, bool)>,
 }
 
 impl<'d> MetaFieldCheck<'d> {
-    fn check(&mut self, set: &'d q::SelectionSet, in_meta: bool) -> Result<(), String> {
+    /// `query_root`: `set` is the root selection of a query, the only place `__schema` and
+    /// `__type` exist (elsewhere the planner failed with a 500, found by fuzzing).
+    fn check(
+        &mut self,
+        set: &'d q::SelectionSet,
+        in_meta: bool,
+        query_root: bool,
+    ) -> Result<(), String> {
         for selection in &set.items {
             match selection {
                 q::Selection::Field(f) => {
@@ -633,23 +641,29 @@ impl<'d> MetaFieldCheck<'d> {
                     if meta && !matches!(f.name.as_str(), "__typename" | "__schema" | "__type") {
                         return Err(format!("Cannot query field \"{}\".", f.name));
                     }
+                    if matches!(f.name.as_str(), "__schema" | "__type") && !query_root {
+                        return Err(format!(
+                            "Cannot query field \"{}\" here: introspection is on the root of a query only.",
+                            f.name
+                        ));
+                    }
                     if f.name == "__typename" && !f.selection_set.items.is_empty() {
                         return Err("Field \"__typename\" must not have a selection since type \"String!\" has no subfields.".into());
                     }
-                    self.check(&f.selection_set, in_meta || meta)?;
+                    self.check(&f.selection_set, in_meta || meta, false)?;
                 }
                 q::Selection::InlineFragment(i) => {
                     if in_meta && i.type_condition.is_none() {
                         return Err("an inline fragment inside an introspection field needs a type condition, such as `... on __Type`".into());
                     }
-                    self.check(&i.selection_set, in_meta)?;
+                    self.check(&i.selection_set, in_meta, query_root)?;
                 }
                 q::Selection::FragmentSpread(s) => {
                     let name = s.fragment_name.as_str();
                     if let Some(fragment) = self.fragments.get(name).copied()
-                        && self.seen.insert((name, in_meta))
+                        && self.seen.insert((name, in_meta, query_root))
                     {
-                        self.check(&fragment.selection_set, in_meta)?;
+                        self.check(&fragment.selection_set, in_meta, query_root)?;
                     }
                 }
             }
@@ -716,6 +730,9 @@ mod tests {
             "{ me { ...F } } fragment F on User { __x { ... { id } } }",
             "{ __typename { ... { a } } }",
             "{ __typename { a } }",
+            "{ me { __schema { queryType { name } } } }",
+            "{ me { ... on User { __type(name: \"User\") { name } } } }",
+            "mutation { __schema { types { name } } }",
             "{ __foo }",
             "{ me { __foo { id } } }",
         ] {
@@ -736,6 +753,8 @@ mod tests {
             "{ __schema { ... on __Schema { types { name } } } }",
             "{ __schema { ...S } } fragment S on __Schema { queryType { name } }",
             "{ __type(name: \"User\") { name } __typename me { __typename ... { id } } }",
+            "{ ... on Query { __schema { queryType { name } } } }",
+            "{ ...Q } fragment Q on Query { __type(name: \"User\") { name } }",
         ] {
             let prepared = supergraph.prepare_unguarded(query, None);
             assert!(prepared.is_ok(), "{query}: {prepared:?}");
