@@ -42,6 +42,10 @@ where
 {
     upgrade
         .protocols(async_graphql::http::ALL_WEBSOCKET_PROTOCOLS)
+        // Thousands of small-message sockets: the 128 KiB default buffers cost about
+        // 150 KiB a subscription (load harness); a larger message still gets through.
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(8 * 1024)
         .on_upgrade(move |socket| connection(socket, state, protocol))
 }
 
