@@ -211,10 +211,7 @@ impl Stack {
             [
                 ("PATH", std::env::var("PATH").unwrap_or_default()),
                 ("HOST", "127.0.0.1".into()),
-                (
-                    "RUST_LOG",
-                    std::env::var("E2E_LOG").unwrap_or_else(|_| options.log_level.into()),
-                ),
+                ("RUST_LOG", log_filter(service, options.log_level)),
                 ("LOG_FORMAT", "json".into()),
                 ("DATA_DIR", dir.join(service.name()).display().to_string()),
                 ("AMQP_URL", amqp_url.clone()),
@@ -346,14 +343,8 @@ impl Stack {
     }
 
     /// Starts (or restarts) a service with its environment and port, and waits until it is
-    /// ready: `/ready` for the router (every subgraph answers), `/health` for a subgraph.
+    /// ready (see [`Stack::launch`]).
     pub async fn spawn(&self, service: Service) -> anyhow::Result<()> {
-        let log_path = self.dir.join(format!("{}.log", service.name()));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)?;
-        let log_start = log.metadata()?.len();
         // A restart keeps its port (the others know it); a first start takes any free one.
         let known = self
             .ports
@@ -361,67 +352,87 @@ impl Stack {
             .unwrap_or_else(|e| e.into_inner())
             .get(&service)
             .copied();
+        let (child, port) = self.launch(service, known, service.name()).await?;
+        self.lock().insert(service, child);
+        self.ports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(service, port);
+        Ok(())
+    }
+
+    /// Another instance of a service, with the same configuration, on a port of its own
+    /// (log `<service>-<n>.log`): horizontal scaling, as a deployment would add replicas.
+    pub async fn replica(&self, service: Service, n: usize) -> anyhow::Result<(Child, u16)> {
+        self.launch(service, None, &format!("{}-{n}", service.name()))
+            .await
+    }
+
+    /// Starts a process of `service` on `port` (0: any) and waits until it is ready:
+    /// `/ready` for the router (every subgraph answers), `/health` for a subgraph, whose
+    /// work queue must also be declared. Returns the process and its port.
+    async fn launch(
+        &self,
+        service: Service,
+        port: Option<u16>,
+        log_name: &str,
+    ) -> anyhow::Result<(Child, u16)> {
+        let log_path = self.dir.join(format!("{log_name}.log"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)?;
+        let log_start = log.metadata()?.len();
         let port_var = match service {
             Service::Auth => "AUTH_PORT",
             Service::Payments => "PAYMENTS_PORT",
             Service::Notifications => "NOTIFICATIONS_PORT",
             Service::Router => "ROUTER_PORT",
         };
-        let mut command = Command::new(binary(service)?);
-        command
+        let mut child = Command::new(binary(service)?)
             .env_clear()
             .envs(self.envs[&service].iter().map(|(k, v)| (k, v)))
-            .env(port_var, known.unwrap_or(0).to_string())
+            .env(port_var, port.unwrap_or(0).to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
-            .kill_on_drop(true);
-        let child = command.spawn()?;
-        self.lock().insert(service, child);
+            .kill_on_drop(true)
+            .spawn()?;
         let path = if service == Service::Router {
             "ready"
         } else {
             "health"
         };
         let listening = format!("\"{} listening\"", service.name());
+        let log_text = || std::fs::read_to_string(&log_path).unwrap_or_default();
         let http = reqwest::Client::new();
         for _ in 0..300 {
-            let exited = self.lock().get_mut(&service).map(|child| child.try_wait());
-            if let Some(Ok(Some(status))) = exited {
+            if let Ok(Some(status)) = child.try_wait() {
                 bail!(
-                    "{} exited with {status} while starting; its log:\n{}",
-                    service.name(),
-                    self.log(service)
+                    "{log_name} exited with {status} while starting; its log:\n{}",
+                    log_text()
                 );
             }
-            let port = match known {
-                Some(port) => Some(port),
-                None => listening_port(&log_path, log_start, &listening),
-            };
-            if let Some(port) = port {
-                self.ports
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(service, port);
-                let url = format!("http://127.0.0.1:{port}/{path}");
+            let bound = port.or_else(|| listening_port(&log_path, log_start, &listening));
+            if let Some(bound) = bound {
                 // A consumer's queue and bindings must exist before events flow: RabbitMQ
                 // drops what it cannot route, so a broker outage before the first
                 // declaration would lose the events published meanwhile.
                 let consuming = !matches!(service, Service::Payments | Service::Notifications)
                     || log_contains(&log_path, log_start, "consuming work queue");
+                let url = format!("http://127.0.0.1:{bound}/{path}");
                 if consuming
                     && let Ok(response) = http.get(&url).send().await
                     && response.status().is_success()
                 {
-                    return Ok(());
+                    return Ok((child, bound));
                 }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         bail!(
-            "{} was not ready after 30 s; its log:\n{}",
-            service.name(),
-            self.log(service)
+            "{log_name} was not ready after 30 s; its log:\n{}",
+            log_text()
         )
     }
 
@@ -516,6 +527,18 @@ impl Stack {
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
             .collect()
     }
+}
+
+/// `RUST_LOG` for a service: `E2E_LOG` or `level`, plus, when that is quieter than info,
+/// the two info lines the stack reads (the port a service listens on, and that its work
+/// queue is consumed) without the router's line per request.
+fn log_filter(service: Service, level: &str) -> String {
+    let level = std::env::var("E2E_LOG").unwrap_or_else(|_| level.to_owned());
+    if ["info", "debug", "trace"].iter().any(|l| level.contains(l)) {
+        return level;
+    }
+    let name = service.name();
+    format!("{level},{name}=info,router::server=warn,service_kit::events::consumer=info")
 }
 
 /// Whether a service logged `needle` after `offset`.
