@@ -37,3 +37,7 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# A short bounded fuzzing run of every cargo-fuzz target (router request parsing, validation
+# and planning; event decoding); longer runs on demand: scripts/fuzz.sh 600.
+scripts/fuzz.sh "${CI_FUZZ_SECONDS:-15}"
