@@ -9,35 +9,9 @@ use std::time::Duration;
 
 mod common;
 
-use futures::{SinkExt, StreamExt};
+use e2e::{Client, subscribe};
 use serde_json::{Value, json};
 use service_kit::testing::unique_name;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
-
-struct Client {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl Client {
-    async fn gql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let mut request = self
-            .http
-            .post(&self.url)
-            .json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        request.send().await.unwrap().json().await.unwrap()
-    }
-
-    /// `data`, after checking there were no errors.
-    async fn ok(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
-        let response = self.gql(query, variables, token).await;
-        assert!(response["errors"].is_null(), "{query}: {response}");
-        response["data"].clone()
-    }
-}
 
 async fn start() -> (u16, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(unique_name("platform_journey"));
@@ -48,57 +22,10 @@ async fn start() -> (u16, std::path::PathBuf) {
     (port, dir)
 }
 
-/// Subscribes to `notificationAdded` through the router over `graphql-transport-ws`.
-async fn subscribe(port: u16, token: &str) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
-    let mut request = format!("ws://127.0.0.1:{port}/graphql")
-        .into_client_request()
-        .unwrap();
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
-    ws.send(Message::text(init.to_string())).await.unwrap();
-    loop {
-        let message = ws.next().await.unwrap().unwrap();
-        let value: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
-        if value["type"] == "connection_ack" {
-            break;
-        }
-    }
-    let subscribe = json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { notificationAdded { id kind title } }" } });
-    ws.send(Message::text(subscribe.to_string())).await.unwrap();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(Ok(message)) = ws.next().await {
-            let Ok(text) = message.to_text() else {
-                continue;
-            };
-            let Ok(value) = serde_json::from_str::<Value>(text) else {
-                continue;
-            };
-            match value["type"].as_str() {
-                Some("next") => {
-                    let _ = tx.send(value["payload"].clone());
-                }
-                Some("ping") => {
-                    let _ = ws.send(Message::text(r#"{"type":"pong"}"#)).await;
-                }
-                _ => {}
-            }
-        }
-    });
-    rx
-}
-
 #[tokio::test]
 async fn a_user_journey_through_the_router() {
     let (port, dir) = start().await;
-    let client = Client {
-        http: reqwest::Client::new(),
-        url: format!("http://127.0.0.1:{port}/graphql"),
-    };
+    let client = Client::new(format!("http://127.0.0.1:{port}/graphql"));
 
     // register → login → me
     let registered = client
@@ -127,7 +54,7 @@ async fn a_user_journey_through_the_router() {
     assert_eq!(me["me"]["id"], user_id.as_str());
 
     // Anonymous and forged callers are turned away by the router.
-    let anonymous = client.gql("{ me { id } }", json!({}), None).await;
+    let anonymous = client.gql("{ me { id } }", json!({}), None).await.unwrap();
     assert_eq!(
         anonymous["errors"][0]["extensions"]["code"],
         "UNAUTHENTICATED"
@@ -143,7 +70,13 @@ async fn a_user_journey_through_the_router() {
     assert_eq!(forged.status(), 401);
 
     // A live subscription, then a payment created, processed and refunded.
-    let mut live = subscribe(port, &token).await;
+    let mut live = subscribe(
+        &format!("ws://127.0.0.1:{port}/graphql"),
+        &token,
+        "subscription { notificationAdded { id kind title } }",
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let created = client
         .ok(
@@ -279,7 +212,10 @@ async fn a_user_journey_through_the_router() {
         )
         .await;
     assert_eq!(deleted["deleteUser"], true);
-    let gone = client.gql("{ me { id } }", json!({}), Some(&token)).await;
+    let gone = client
+        .gql("{ me { id } }", json!({}), Some(&token))
+        .await
+        .unwrap();
     assert_eq!(
         gone["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
         "{gone}"
