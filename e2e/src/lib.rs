@@ -16,7 +16,7 @@ use std::{
 
 use anyhow::{Context, bail};
 use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
+use serde_json::json;
 use service_kit::testing::{
     TcpProxy, cleanup_on_own_thread, delete_exchange, servers, unique_name,
 };
@@ -642,9 +642,4 @@ impl Drop for Stack {
             }
         });
     }
-}
-
-/// The body of a GraphQL request.
-pub fn request(query: &str, variables: Value) -> Value {
-    json!({ "query": query, "variables": variables })
 }
