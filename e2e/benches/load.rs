@@ -180,11 +180,7 @@ async fn main() {
         .unwrap();
     for i in 0..5 {
         client
-            .ok(
-                "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { id } }",
-                json!({ "i": { "amount": 1000 + i, "currency": "USD", "description": "load", "idempotencyKey": format!("load-{i}") } }),
-                Some(&user.access_token),
-            )
+            .create_payment(&user, 1000 + i, &format!("load-{i}"))
             .await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;

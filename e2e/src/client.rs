@@ -65,6 +65,21 @@ impl Client {
         response["data"].clone()
     }
 
+    /// Creates a PENDING payment of `owner` in USD and returns its id.
+    pub async fn create_payment(&self, owner: &Session, amount: i64, key: &str) -> String {
+        let created = self
+            .ok(
+                "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { id } }",
+                json!({ "i": { "amount": amount, "currency": "USD", "description": "e2e", "idempotencyKey": key } }),
+                Some(&owner.access_token),
+            )
+            .await;
+        created["createPayment"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createPayment: {created}"))
+            .to_owned()
+    }
+
     /// Registers `email` and returns its session.
     pub async fn register(&self, email: &str, password: &str) -> anyhow::Result<Session> {
         let response = self

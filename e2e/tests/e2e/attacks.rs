@@ -3,7 +3,7 @@
 //! documents and bodies, and fields that must stay unreachable.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use e2e::{Client, Options, Service, Session, Stack};
+use e2e::{Client, Options, Service, Stack};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use service_kit::testing::error_code;
@@ -230,17 +230,6 @@ fn same(value: Value) -> [Value; 4] {
     [value.clone(), value.clone(), value.clone(), value]
 }
 
-async fn new_payment(client: &Client, owner: &Session, key: &str) -> String {
-    let created = client
-        .ok(
-            "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { id } }",
-            json!({ "i": { "amount": 700, "currency": "USD", "description": "matrix", "idempotencyKey": key } }),
-            Some(&owner.access_token),
-        )
-        .await;
-    created["createPayment"]["id"].as_str().unwrap().to_owned()
-}
-
 /// The root query and mutation fields of the served schema, by introspection.
 async fn root_fields(client: &Client, token: &str) -> Vec<String> {
     let data = client
@@ -292,14 +281,16 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
     ];
 
     // A's payment and notification, and fresh ones for the actions that consume them.
-    let a_payment = new_payment(&client, &a, "a-main").await;
+    let a_payment = client.create_payment(&a, 700, "a-main").await;
     let fresh = |action: &str| {
         let (client, a) = (client.clone(), a.clone());
         let action = action.to_owned();
         async move {
             let mut ids = Vec::new();
             for i in 0..4 {
-                let id = new_payment(&client, &a, &format!("{action}-{i}")).await;
+                let id = client
+                    .create_payment(&a, 700, &format!("{action}-{i}"))
+                    .await;
                 if action == "refund" {
                     client
                         .ok(

@@ -97,15 +97,61 @@ async fn notification_kinds(client: &Client, session: &Session) -> HashMap<Strin
     kinds
 }
 
+/// On a failure: where the events went (outbox and consumer counters, the broker's queues
+/// and bindings), since the services' logs do not say.
+async fn report_event_flow(stack: &Stack) {
+    for service in [Service::Auth, Service::Payments, Service::Notifications] {
+        for metric in [
+            "outbox_events_published_total",
+            "outbox_lag_seconds",
+            "outbox_publish_failures_total",
+            "events_consumed_total",
+        ] {
+            eprintln!(
+                "{service:?} {metric} = {}",
+                stack.metric(service, metric).await
+            );
+        }
+    }
+    let rabbitmqctl = |args: &[&str]| {
+        std::process::Command::new("rabbitmqctl")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    let queues = rabbitmqctl(&[
+        "list_queues",
+        "name",
+        "messages_ready",
+        "messages_unacknowledged",
+        "consumers",
+    ]);
+    let bindings = rabbitmqctl(&[
+        "list_bindings",
+        "source_name",
+        "destination_name",
+        "routing_key",
+    ]);
+    let ours: Vec<&str> = bindings
+        .lines()
+        .filter(|l| l.starts_with(stack.exchange()))
+        .collect();
+    let queues: Vec<&str> = queues
+        .lines()
+        .filter(|q| {
+            ours.iter()
+                .any(|b| q.split('\t').next().is_some_and(|name| b.contains(name)))
+        })
+        .collect();
+    eprintln!(
+        "bindings of {}: {ours:#?}\nqueues bound to it: {queues:#?}",
+        stack.exchange()
+    );
+}
+
 async fn pay(client: &Client, session: &Session, key: &str) -> String {
-    let created = client
-        .ok(
-            "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { id } }",
-            json!({ "i": { "amount": 1000, "currency": "USD", "description": "Fault test", "idempotencyKey": key } }),
-            Some(&session.access_token),
-        )
-        .await;
-    let id = created["createPayment"]["id"].as_str().unwrap().to_owned();
+    let id = client.create_payment(session, 1000, key).await;
     let processed = client
         .ok(
             "mutation($id: ID!) { processPayment(id: $id) { status } }",
@@ -157,60 +203,7 @@ async fn rabbitmq_away_while_users_register_and_pay_then_every_notification_exac
             kinds = notification_kinds(&client, user).await;
         }
         if kinds != expected {
-            let queues = std::process::Command::new("rabbitmqctl")
-                .args([
-                    "list_queues",
-                    "name",
-                    "messages_ready",
-                    "messages_unacknowledged",
-                    "consumers",
-                ])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let queues: Vec<&str> = queues
-                .lines()
-                .filter(|l| l.starts_with("e2e_") && !l.contains(".retry.") && !l.contains(".dlq"))
-                .collect();
-            for service in [Service::Auth, Service::Payments, Service::Notifications] {
-                for metric in [
-                    "outbox_events_published_total",
-                    "outbox_lag_seconds",
-                    "outbox_publish_failures_total",
-                    "events_consumed_total",
-                ] {
-                    eprintln!(
-                        "{service:?} {metric} = {}",
-                        stack.metric(service, metric).await
-                    );
-                }
-            }
-            eprintln!("queues: {queues:#?}");
-            let bindings = std::process::Command::new("rabbitmqctl")
-                .args([
-                    "list_bindings",
-                    "source_name",
-                    "destination_name",
-                    "routing_key",
-                ])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let bindings: Vec<&str> = bindings
-                .lines()
-                .filter(|l| l.contains(stack.exchange()))
-                .collect();
-            eprintln!("bindings of {}: {bindings:#?}", stack.exchange());
-            let exchanges = std::process::Command::new("rabbitmqctl")
-                .args(["list_exchanges", "name", "durable", "auto_delete"])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            let exchanges: Vec<&str> = exchanges
-                .lines()
-                .filter(|l| l.contains(stack.exchange()))
-                .collect();
-            eprintln!("exchange: {exchanges:#?}");
+            report_event_flow(&stack).await;
         }
         assert_eq!(kinds, expected, "{}'s notifications", user.email);
     }
@@ -493,14 +486,11 @@ async fn sigterm_during_load_lets_in_flight_requests_finish_and_writes_nothing_h
         .unwrap();
     let mut ids = Vec::new();
     for i in 0..6 {
-        let created = client
-            .ok(
-                "mutation($i: CreatePaymentInput!) { createPayment(input: $i) { id } }",
-                json!({ "i": { "amount": 500 + i, "currency": "USD", "description": "SIGTERM", "idempotencyKey": format!("term-{i}") } }),
-                Some(&user.access_token),
-            )
-            .await;
-        ids.push(created["createPayment"]["id"].as_str().unwrap().to_owned());
+        ids.push(
+            client
+                .create_payment(&user, 500 + i, &format!("term-{i}"))
+                .await,
+        );
     }
     let process = |id: String| {
         let (client, token) = (client.clone(), user.access_token.clone());
