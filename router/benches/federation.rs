@@ -15,7 +15,7 @@
 
 #![allow(clippy::unwrap_used, dead_code)] // A benchmark harness: a panic is the report.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/router/common/mod.rs"]
 mod common;
 
 use std::{

@@ -2,9 +2,7 @@
 //! supergraphs the other tests use would describe different subgraphs. Run with
 //! `UPDATE_FIXTURES=1` to rewrite them, then `node compose.mjs` in tests/fixtures.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 #[test]
 fn shop_subgraph_sdls_are_up_to_date() {
@@ -14,6 +12,26 @@ fn shop_subgraph_sdls_are_up_to_date() {
 #[test]
 fn catalog_subgraph_sdls_are_up_to_date() {
     check("catalog", common::catalog::sdls());
+}
+
+/// The fixtures of the audit's `@requires` suites.
+#[test]
+fn requires_subgraph_sdls_are_up_to_date() {
+    use common::requires::*;
+    for (fixture, sdls) in [
+        (argument_conflict::FIXTURE, argument_conflict::sdls()),
+        (argument::FIXTURE, argument::sdls()),
+        (fragments::FIXTURE, fragments::sdls()),
+        (interface::FIXTURE, interface::sdls()),
+        (circular::FIXTURE, circular::sdls()),
+        (requires_requires::FIXTURE, requires_requires::sdls()),
+        (interface_object::FIXTURE, interface_object::sdls()),
+        (overrides::FIXTURE, overrides::sdls()),
+        (provides::FIXTURE, provides::sdls()),
+        (nested::FIXTURE, nested::sdls()),
+    ] {
+        check(fixture, sdls);
+    }
 }
 
 fn check(fixture: &str, sdls: Vec<(&str, String)>) {

@@ -1,9 +1,7 @@
 //! What clients get when subgraphs fail: partial data, re-pathed errors, null propagation,
 //! timeouts and the circuit breaker.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::sync::{
     Arc,

@@ -2,9 +2,7 @@
 //! a broken one is refused while the current supergraph keeps serving. The platform's own
 //! supergraph (`schema/supergraph.graphql`) loads and plans.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,6 @@
 //! Request limits, introspection switch and rate limits, through the real router.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::{TestRouter, closed_port, error_codes, shop_config, start_shop};
 use serde_json::{Value, json};

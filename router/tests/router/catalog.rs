@@ -2,9 +2,7 @@
 //! unions and interfaces across subgraphs, `@override`, `@inaccessible`, nested keys,
 //! `resolvable: false` references and null keys.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::{TestRouter, catalog_config, error_codes};
 use serde_json::{Value, json};

@@ -2,9 +2,7 @@
 //! the legacy graphql-ws, entity fields from other subgraphs on every event,
 //! authentication from `connection_init`, limits, keep-alive, and clean closes.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,6 @@
 //! Federated queries through the real router against the shop fixture subgraphs.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::{TestRouter, error_codes, shop_config, start_shop};
 use serde_json::json;

@@ -1,9 +1,7 @@
 //! JWT verification at the router: bad tokens are 401 `UNAUTHENTICATED` before planning,
 //! good ones are forwarded to subgraphs with their claims.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
+use crate::common;
 
 use common::{TestRouter, error_codes, shop_config, start_shop, tokens};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};

@@ -1,0 +1,17 @@
+//! The router's integration tests, one binary: the real router (in-process, and as its own
+//! process where the CLI or a second instance matters) against the fixture subgraphs in
+//! `common`.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+mod catalog;
+mod federation;
+mod fixtures_sdl;
+mod jwt;
+mod limits;
+mod reload;
+mod requires;
+mod resilience;
+mod subscriptions;
