@@ -96,6 +96,7 @@ pub struct TrafficConfig {
     /// How long an idle pooled connection is kept.
     pub pool_idle_timeout_ms: u64,
     pub circuit_breaker: CircuitBreakerConfig,
+    pub dedupe: DedupeConfig,
 }
 
 impl Default for TrafficConfig {
@@ -105,6 +106,30 @@ impl Default for TrafficConfig {
             max_idle_per_host: 64,
             pool_idle_timeout_ms: 90_000,
             circuit_breaker: CircuitBreakerConfig::default(),
+            dedupe: DedupeConfig::default(),
+        }
+    }
+}
+
+/// In-flight deduplication of queries (never mutations or subscriptions): identical
+/// requests that arrive while the first is still running share its answer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DedupeConfig {
+    /// Identical subgraph requests (same subgraph, body and forwarded headers but the trace
+    /// context) share one HTTP request (`ROUTER_DEDUPE_SUBGRAPH_REQUESTS`).
+    pub subgraph_requests: bool,
+    /// Identical client operations (same document, operation name, variables and every
+    /// header that reaches a subgraph, `Authorization` included) share one execution
+    /// (`ROUTER_DEDUPE_CLIENT_REQUESTS`).
+    pub client_requests: bool,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        Self {
+            subgraph_requests: true,
+            client_requests: true,
         }
     }
 }
@@ -387,6 +412,10 @@ impl RouterConfig {
         cb.failure_threshold =
             env.ranged_or("ROUTER_CIRCUIT_FAILURES", cb.failure_threshold, 1..=10_000)?;
         cb.open_ms = env.ranged_or("ROUTER_CIRCUIT_OPEN_MS", cb.open_ms, 1..=3_600_000)?;
+        let d = &mut t.dedupe;
+        d.subgraph_requests =
+            env.bool_or("ROUTER_DEDUPE_SUBGRAPH_REQUESTS", d.subgraph_requests)?;
+        d.client_requests = env.bool_or("ROUTER_DEDUPE_CLIENT_REQUESTS", d.client_requests)?;
 
         let l = &mut self.limits;
         l.max_body_bytes =

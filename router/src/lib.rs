@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+mod dedupe;
 pub mod error;
 pub mod executor;
 #[doc(hidden)]
@@ -137,6 +138,7 @@ async fn runtime_from_sdl(config: &RouterConfig, sdl: String) -> anyhow::Result<
         supergraph: Arc::new(supergraph),
         client: Arc::new(client),
         websocket_urls,
+        operations: Arc::default(),
     })
 }
 

@@ -19,6 +19,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::get,
 };
+use futures::FutureExt;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use service_kit::graphql::operation_label;
@@ -31,6 +32,7 @@ use tracing::Instrument;
 use crate::{
     auth::{self, Authenticator, Caller},
     config::RouterConfig,
+    dedupe::InFlight,
     error::{GraphQLError, RequestError, codes},
     executor::{self, ExecutionInput, fetch::SubgraphClient},
     limits::rate::{self, Subject, UserLimiter},
@@ -48,6 +50,8 @@ pub struct Runtime {
     pub client: Arc<SubgraphClient>,
     /// Websocket URL per subgraph, for subscriptions.
     pub websocket_urls: HashMap<String, String>,
+    /// Queries executing now, for client-request deduplication.
+    pub(crate) operations: Arc<InFlight<OperationKey, executor::ExecutionOutput>>,
 }
 
 /// Shared by every handler.
@@ -543,22 +547,87 @@ async fn run(
         Err(e) => return fail(e, op_name),
     };
     let forward = forward_headers(state, headers, caller, trace);
-    let output = executor::execute(ExecutionInput {
-        schema: &runtime.supergraph.schema,
-        client: &runtime.client,
-        prepared: &prepared,
-        variables: &variables,
-        headers: &forward,
-    })
-    .await;
+    let output =
+        if prepared.kind == OperationType::Query && state.config.traffic.dedupe.client_requests {
+            execute_shared(
+                &runtime,
+                query,
+                request.operation_name,
+                prepared,
+                variables,
+                forward,
+            )
+            .await
+        } else {
+            executor::execute(ExecutionInput {
+                schema: &runtime.supergraph.schema,
+                client: &runtime.client,
+                prepared: &prepared,
+                variables: &variables,
+                headers: &forward,
+            })
+            .await
+        };
     let outcome = if output.errors.is_empty() {
         "ok"
     } else {
         "error"
     };
     count_errors(&output.errors);
-    let body = response_body(output.data.as_deref(), &output.errors);
-    (json_response(StatusCode::OK, body), op_name, outcome)
+    (json_response(StatusCode::OK, output.body), op_name, outcome)
+}
+
+/// What makes two client operations identical: the same document and operation, the same
+/// variables and every header that reaches a subgraph (the trace context aside).
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct OperationKey {
+    query: String,
+    operation_name: Option<String>,
+    variables: Vec<u8>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Executes a query, or waits for the identical one already executing (`traffic.dedupe`).
+async fn execute_shared(
+    runtime: &Arc<Runtime>,
+    query: &str,
+    operation_name: Option<String>,
+    prepared: Arc<PreparedOperation>,
+    variables: Map<String, Value>,
+    forward: HeaderMap,
+) -> executor::ExecutionOutput {
+    let key = OperationKey {
+        query: query.to_owned(),
+        operation_name,
+        // Coerced variables are a BTreeMap: the same values always serialize alike.
+        variables: serde_json::to_vec(&variables).unwrap_or_default(),
+        headers: forward
+            .iter()
+            .filter(|(name, _)| *name != "traceparent" && *name != "tracestate")
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect(),
+    };
+    let shared_runtime = Arc::clone(runtime);
+    let (output, joined) = runtime
+        .operations
+        .run(key, move || {
+            async move {
+                executor::execute(ExecutionInput {
+                    schema: &shared_runtime.supergraph.schema,
+                    client: &shared_runtime.client,
+                    prepared: &prepared,
+                    variables: &variables,
+                    headers: &forward,
+                })
+                .await
+            }
+            .boxed()
+        })
+        .await;
+    if joined {
+        metrics::counter!("router_deduplicated_requests_total", "level" => "client").increment(1);
+    }
+    output
 }
 
 pub(crate) async fn check_user_limit(
@@ -695,8 +764,8 @@ pub fn error_body(errors: &[GraphQLError]) -> Vec<u8> {
     response_body(None, errors)
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = Response::new(Body::from(body));
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -766,7 +835,7 @@ async fn ready(State(state): State<SharedState>) -> Response {
         let client = runtime.client.clone();
         async move {
             let body = Bytes::from_static(br#"{"query":"{__typename}"}"#);
-            let result = client.send(name, body, &HeaderMap::new()).await;
+            let result = client.send(name, body, &HeaderMap::new(), false).await;
             (name.clone(), result.map(|_| ()).map_err(|e| e.to_string()))
         }
     });

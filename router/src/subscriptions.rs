@@ -352,11 +352,18 @@ async fn send_error(
 }
 
 impl Connection {
-    async fn send_next(&self, id: &str, data: Option<&[u8]>, errors: &[GraphQLError]) -> bool {
-        let body = server::response_body(data, errors);
-        let payload: Value = serde_json::from_slice(&body).unwrap_or_default();
-        let message = json!({ "id": id, "type": self.protocol.next_type(), "payload": payload });
-        self.out.send(text(message)).await.is_ok()
+    /// Sends a `next` (`data` in the legacy protocol) message with a response payload.
+    async fn send_next(&self, id: &str, payload: &[u8]) -> bool {
+        let mut message = Vec::with_capacity(payload.len() + 48);
+        message.extend_from_slice(b"{\"id\":");
+        crate::executor::tree::write_escaped(&mut message, id);
+        message.extend_from_slice(b",\"type\":\"");
+        message.extend_from_slice(self.protocol.next_type().as_bytes());
+        message.extend_from_slice(b"\",\"payload\":");
+        message.extend_from_slice(payload);
+        message.push(b'}');
+        let text = String::from_utf8(message).unwrap_or_default();
+        self.out.send(Message::Text(text.into())).await.is_ok()
     }
 
     async fn send_complete(&self, id: &str) {
@@ -416,10 +423,7 @@ impl Connection {
                 o = executor::execute(input()) => o,
                 () = cancel.cancelled() => return,
             };
-            if self
-                .send_next(id, output.data.as_deref(), &output.errors)
-                .await
-            {
+            if self.send_next(id, &output.body).await {
                 self.send_complete(id).await;
             }
             return;
@@ -496,7 +500,6 @@ impl Connection {
             }
         };
         // The primary fetch is this subscription; each event runs the rest of the plan.
-        let skip_node = prepared.plan.as_deref().and_then(subscription_plan_node);
         loop {
             let event = tokio::select! {
                 e = upstream.next_event() => e,
@@ -508,8 +511,12 @@ impl Connection {
             };
             match event {
                 UpstreamEvent::Next(payload) => {
-                    let data = payload.get("data").cloned().unwrap_or(Value::Null);
-                    let mut errors: Vec<GraphQLError> = payload
+                    let data = payload
+                        .get("data")
+                        .filter(|d| !d.is_null())
+                        .and_then(|d| serde_json::to_vec(d).ok())
+                        .map(bytes::Bytes::from);
+                    let errors: Vec<GraphQLError> = payload
                         .get("errors")
                         .and_then(Value::as_array)
                         .map(|list| {
@@ -521,9 +528,8 @@ impl Connection {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let mut output = executor::execute_with_initial(input(), data, skip_node).await;
-                    errors.append(&mut output.errors);
-                    if !self.send_next(id, output.data.as_deref(), &errors).await {
+                    let output = executor::execute_event(input(), data, errors).await;
+                    if !self.send_next(id, &output.body).await {
                         upstream.stop().await;
                         break;
                     }
@@ -569,15 +575,6 @@ fn subscription_node(plan: &PlanNode) -> Option<&SubscriptionNode> {
     match plan {
         PlanNode::Subscription(s) => Some(s),
         PlanNode::Sequence(seq) => seq.nodes.first().and_then(subscription_node),
-        _ => None,
-    }
-}
-
-/// The plan node holding the Subscription node, so the executor can skip it.
-fn subscription_plan_node(plan: &PlanNode) -> Option<&PlanNode> {
-    match plan {
-        PlanNode::Subscription(_) => Some(plan),
-        PlanNode::Sequence(seq) => seq.nodes.first().and_then(subscription_plan_node),
         _ => None,
     }
 }

@@ -4,19 +4,19 @@
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use bytes::Bytes;
+use futures::FutureExt;
 use http_body_util::{BodyExt, Full};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::{TokioExecutor, TokioTimer},
 };
-use serde_json::Value;
 use tracing::Instrument;
 
 use crate::{
@@ -25,8 +25,11 @@ use crate::{
     planner::SubgraphInfo,
 };
 
+use super::tree::{Parsed, Tree};
+use crate::dedupe::InFlight;
+
 /// Why a subgraph request produced no GraphQL response.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error("circuit open")]
     CircuitOpen,
@@ -144,22 +147,78 @@ impl Breaker {
 }
 
 struct Endpoint {
+    name: String,
     uri: Uri,
     timeout: Duration,
     breaker: Breaker,
+    /// Metric handles, registered once: a lookup per request costs more than the request's
+    /// own bookkeeping.
+    metrics: EndpointMetrics,
 }
+
+struct EndpointMetrics {
+    ok: metrics::Histogram,
+    error: metrics::Histogram,
+    timeout: metrics::Histogram,
+    errors_error: metrics::Counter,
+    errors_timeout: metrics::Counter,
+    circuit_open: metrics::Counter,
+    joined: metrics::Counter,
+}
+
+impl EndpointMetrics {
+    fn new(subgraph: &str) -> Self {
+        let duration = |outcome: &'static str| metrics::histogram!("router_subgraph_request_duration_seconds", "subgraph" => subgraph.to_owned(), "outcome" => outcome);
+        let errors = |kind: &'static str| metrics::counter!("router_subgraph_errors_total", "subgraph" => subgraph.to_owned(), "kind" => kind);
+        Self {
+            ok: duration("ok"),
+            error: duration("error"),
+            timeout: duration("timeout"),
+            errors_error: errors("error"),
+            errors_timeout: errors("timeout"),
+            circuit_open: errors("circuit_open"),
+            joined: metrics::counter!("router_deduplicated_requests_total", "level" => "subgraph", "subgraph" => subgraph.to_owned()),
+        }
+    }
+}
+
+type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Sends GraphQL requests to the subgraphs of one supergraph.
 pub struct SubgraphClient {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
-    endpoints: HashMap<String, Endpoint>,
+    http: HttpClient,
+    endpoints: HashMap<String, Arc<Endpoint>>,
+    in_flight: Arc<InFlight<DedupeKey, Result<SubgraphResponse, FetchError>>>,
+    /// Identical concurrent requests share one (`traffic.dedupe.subgraph_requests`).
+    dedupe: bool,
 }
 
-/// A subgraph's GraphQL response, parsed.
-#[derive(Debug, Default)]
+/// A subgraph's answer: its status and body, parsed by the executor into its data tree.
+#[derive(Debug, Clone)]
 pub struct SubgraphResponse {
-    pub data: Option<Value>,
-    pub errors: Vec<Value>,
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl SubgraphResponse {
+    /// Parses the body into `tree`; a body that is no GraphQL response is an error (the
+    /// status's, when that was not a success).
+    pub(crate) fn parse(self, tree: &mut Tree) -> Result<Parsed, FetchError> {
+        match tree.parse_response(self.body) {
+            Ok(parsed) => Ok(parsed),
+            Err(_) if !self.status.is_success() => Err(FetchError::Status(self.status.as_u16())),
+            Err(e) => Err(FetchError::InvalidResponse(e.0)),
+        }
+    }
+}
+
+/// What makes two subgraph requests identical.
+#[derive(PartialEq, Eq, Hash)]
+struct DedupeKey {
+    subgraph: String,
+    body: Bytes,
+    /// Every forwarded header but the trace context (each request has its own span).
+    headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl SubgraphClient {
@@ -202,14 +261,21 @@ impl SubgraphClient {
             };
             endpoints.insert(
                 name.clone(),
-                Endpoint {
+                Arc::new(Endpoint {
+                    name: name.clone(),
                     uri,
                     timeout: config.subgraph_timeout(name),
                     breaker: Breaker::new(config.traffic.circuit_breaker.clone()),
-                },
+                    metrics: EndpointMetrics::new(name),
+                }),
             );
         }
-        Ok(Self { http, endpoints })
+        Ok(Self {
+            http,
+            endpoints,
+            in_flight: Arc::default(),
+            dedupe: config.traffic.dedupe.subgraph_requests,
+        })
     }
 
     pub fn breaker_open(&self, subgraph: &str) -> bool {
@@ -223,100 +289,125 @@ impl SubgraphClient {
     }
 
     /// POSTs `body` (a GraphQL request as JSON) to `subgraph` with `headers` forwarded.
+    /// With `shareable` (a query) and deduplication on, a request identical to one in
+    /// flight (same subgraph, body and headers) waits for that one's answer instead.
     pub async fn send(
         &self,
         subgraph: &str,
         body: Bytes,
         headers: &HeaderMap,
+        shareable: bool,
     ) -> Result<SubgraphResponse, FetchError> {
         let endpoint = self
             .endpoints
             .get(subgraph)
             .ok_or(FetchError::UnknownSubgraph)?;
-        if !endpoint.breaker.allow() {
-            metrics::counter!("router_subgraph_errors_total", "subgraph" => subgraph.to_owned(), "kind" => "circuit_open").increment(1);
-            return Err(FetchError::CircuitOpen);
+        if !(shareable && self.dedupe) {
+            return request(self.http.clone(), endpoint.clone(), body, headers.clone()).await;
         }
-        let started = Instant::now();
-        // A span per fetch, inside the request's span, so logs and traces show each hop.
-        let span = tracing::info_span!("subgraph_fetch", subgraph);
-        let result =
-            tokio::time::timeout(endpoint.timeout, self.round_trip(endpoint, body, headers))
-                .instrument(span)
-                .await
-                .unwrap_or(Err(FetchError::Timeout));
-        let elapsed = started.elapsed().as_secs_f64();
-        // GraphQL errors are answers; only failures to answer count against the breaker.
-        let answered = !matches!(
-            result,
-            Err(FetchError::Timeout | FetchError::Transport(_) | FetchError::Status(500..))
-        );
-        endpoint.breaker.record(answered);
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(FetchError::Timeout) => "timeout",
-            Err(_) => "error",
+        let key = DedupeKey {
+            subgraph: subgraph.to_owned(),
+            body: body.clone(),
+            headers: headers
+                .iter()
+                .filter(|(name, _)| *name != "traceparent" && *name != "tracestate")
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect(),
         };
-        metrics::histogram!("router_subgraph_request_duration_seconds", "subgraph" => subgraph.to_owned(), "outcome" => outcome).record(elapsed);
-        if let Err(e) = &result {
-            metrics::counter!("router_subgraph_errors_total", "subgraph" => subgraph.to_owned(), "kind" => outcome).increment(1);
-            tracing::warn!(subgraph, error = %e, "subgraph request failed");
+        let (http, endpoint, headers) = (self.http.clone(), endpoint.clone(), headers.clone());
+        let metrics_endpoint = endpoint.clone();
+        let (answer, joined) = self
+            .in_flight
+            .run(key, move || request(http, endpoint, body, headers).boxed())
+            .await;
+        if joined {
+            metrics_endpoint.metrics.joined.increment(1);
         }
-        result
+        answer
     }
+}
 
-    async fn round_trip(
-        &self,
-        endpoint: &Endpoint,
-        body: Bytes,
-        headers: &HeaderMap,
-    ) -> Result<SubgraphResponse, FetchError> {
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(endpoint.uri.clone())
-            .body(Full::new(body))
-            .map_err(|e| FetchError::Transport(e.to_string()))?;
-        let h = request.headers_mut();
-        for (name, value) in headers {
-            h.append(name, value.clone());
+/// One request to a subgraph, with the breaker, the timeout and the metrics.
+async fn request(
+    http: HttpClient,
+    endpoint: Arc<Endpoint>,
+    body: Bytes,
+    headers: HeaderMap,
+) -> Result<SubgraphResponse, FetchError> {
+    if !endpoint.breaker.allow() {
+        endpoint.metrics.circuit_open.increment(1);
+        return Err(FetchError::CircuitOpen);
+    }
+    let started = Instant::now();
+    // A span per fetch, inside the request's span, so logs and traces show each hop.
+    let span = tracing::info_span!("subgraph_fetch", subgraph = %endpoint.name);
+    let result = tokio::time::timeout(
+        endpoint.timeout,
+        round_trip(&http, &endpoint, body, &headers),
+    )
+    .instrument(span)
+    .await
+    .unwrap_or(Err(FetchError::Timeout));
+    let elapsed = started.elapsed().as_secs_f64();
+    // GraphQL errors are answers; only failures to answer count against the breaker.
+    let answered = match &result {
+        Ok(r) => r.status.as_u16() < 500,
+        Err(FetchError::Timeout | FetchError::Transport(_)) => false,
+        Err(_) => true,
+    };
+    endpoint.breaker.record(answered);
+    match &result {
+        Ok(_) => endpoint.metrics.ok.record(elapsed),
+        Err(FetchError::Timeout) => {
+            endpoint.metrics.timeout.record(elapsed);
+            endpoint.metrics.errors_timeout.increment(1);
         }
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert(
-            header::ACCEPT,
-            HeaderValue::from_static("application/graphql-response+json, application/json"),
-        );
-        let response = self
-            .http
-            .request(request)
-            .await
-            .map_err(|e| FetchError::Transport(e.to_string()))?;
-        let status = response.status();
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| FetchError::Transport(e.to_string()))?
-            .to_bytes();
-        let parsed: Result<Value, _> = serde_json::from_slice(&bytes);
-        match parsed {
-            Ok(Value::Object(mut body))
-                if body.contains_key("data") || body.contains_key("errors") =>
-            {
-                let data = body.remove("data").filter(|d| !d.is_null());
-                let errors = match body.remove("errors") {
-                    Some(Value::Array(errors)) => errors,
-                    _ => Vec::new(),
-                };
-                Ok(SubgraphResponse { data, errors })
-            }
-            _ if !status.is_success() => Err(FetchError::Status(status.as_u16())),
-            Ok(_) => Err(FetchError::InvalidResponse("not a GraphQL response".into())),
-            Err(e) => Err(FetchError::InvalidResponse(e.to_string())),
+        Err(_) => {
+            endpoint.metrics.error.record(elapsed);
+            endpoint.metrics.errors_error.increment(1);
         }
     }
+    if let Err(e) = &result {
+        tracing::warn!(subgraph = %endpoint.name, error = %e, "subgraph request failed");
+    }
+    result
+}
+
+async fn round_trip(
+    http: &HttpClient,
+    endpoint: &Endpoint,
+    body: Bytes,
+    headers: &HeaderMap,
+) -> Result<SubgraphResponse, FetchError> {
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri(endpoint.uri.clone())
+        .body(Full::new(body))
+        .map_err(|e| FetchError::Transport(e.to_string()))?;
+    let h = request.headers_mut();
+    for (name, value) in headers {
+        h.append(name, value.clone());
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/graphql-response+json, application/json"),
+    );
+    let response = http
+        .request(request)
+        .await
+        .map_err(|e| FetchError::Transport(e.to_string()))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| FetchError::Transport(e.to_string()))?
+        .to_bytes();
+    Ok(SubgraphResponse { status, body })
 }
 
 #[cfg(test)]
@@ -366,7 +457,7 @@ mod tests {
         assert!(client.url("plain").is_some());
         for name in ["ftp", "empty"] {
             let err = client
-                .send(name, Bytes::from_static(b"{}"), &HeaderMap::new())
+                .send(name, Bytes::from_static(b"{}"), &HeaderMap::new(), false)
                 .await
                 .unwrap_err();
             assert_eq!(err.code(), codes::SUBGRAPH_UNAVAILABLE);

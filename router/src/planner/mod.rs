@@ -13,7 +13,10 @@ use std::{
     collections::{HashMap, HashSet},
     hash::{DefaultHasher, Hash, Hasher},
     panic::AssertUnwindSafe,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -41,6 +44,7 @@ use serde_json::Value;
 use crate::{
     config::LimitsConfig,
     error::{GraphQLError, Location, RequestError, codes},
+    executor::{plan::Step, projection::ResponsePlan},
     limits,
 };
 use schema::{OperationType, SchemaIndex, TypeRef};
@@ -75,12 +79,35 @@ pub struct PreparedOperation {
     pub variables: Vec<VariableInfo>,
     /// Names of the root fields, for rate-limit budgets by operation.
     pub root_fields: Vec<String>,
+    /// The plan compiled for the executor (shared like the plan).
+    pub(crate) steps: Option<Arc<Step>>,
+    /// The response's shape, compiled for projection.
+    pub(crate) response: ResponsePlan,
+    /// The size of the last response, to size the next one's buffer.
+    last_size: AtomicUsize,
+}
+
+impl PreparedOperation {
+    pub(crate) fn size_hint(&self) -> usize {
+        self.last_size.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn record_size(&self, size: usize) {
+        // Only growth is written: a shared counter that every request stored to would
+        // bounce its cache line between cores.
+        if size > self.size_hint() {
+            self.last_size.store(size, Ordering::Relaxed);
+        }
+    }
 }
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
 
 /// A plan with the canonical text of the operation it was made for.
-type PlanEntry = (String, usize, Option<Arc<PlanNode>>);
+type PlanEntry = (String, usize, Planned);
+
+/// A plan and its compiled form.
+type Planned = Option<(Arc<PlanNode>, Arc<Step>)>;
 
 struct CacheEntry {
     query: Box<str>,
@@ -365,7 +392,7 @@ impl Supergraph {
             })
             .collect();
 
-        let plan = if remaining.items.iter().all(is_typename) {
+        let planned = if remaining.items.iter().all(is_typename) {
             None
         } else {
             let mut to_plan = full.clone();
@@ -374,13 +401,24 @@ impl Supergraph {
             to_plan.name = None;
             self.plan_normalized(&to_plan, draw)?
         };
-        if plan.as_deref().is_some_and(contains_defer) {
+        if planned
+            .as_ref()
+            .is_some_and(|(plan, _)| contains_defer(plan))
+        {
             return Err(RequestError::bad_request(
                 "@defer is not supported by this router",
                 codes::DEFER_NOT_SUPPORTED,
             ));
         }
+        let response = ResponsePlan::compile(&self.schema, &full, kind);
+        let (plan, steps) = match planned {
+            Some((plan, steps)) => (Some(plan), Some(steps)),
+            None => (None, None),
+        };
         Ok(PreparedOperation {
+            steps,
+            response,
+            last_size: AtomicUsize::new(0),
             kind,
             name: normalized
                 .operation_name
@@ -402,7 +440,7 @@ impl Supergraph {
         &self,
         operation: &OperationDefinition,
         draw: OverrideDraw,
-    ) -> Result<Option<Arc<PlanNode>>, RequestError> {
+    ) -> Result<Planned, RequestError> {
         let canonical = operation.to_string();
         let key = hash_str(&canonical) ^ (draw.bucket as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         if let Ok(mut plans) = self.plans.lock()
@@ -427,7 +465,10 @@ impl Supergraph {
                 planning_failed()
             })?
             .node
-            .map(Arc::new);
+            .map(|node| {
+                let steps = crate::executor::plan::compile(&self.schema, &node);
+                (Arc::new(node), Arc::new(steps))
+            });
         if let Ok(mut plans) = self.plans.lock() {
             plans.insert(key, (canonical, draw.bucket, plan.clone()));
         }

@@ -435,6 +435,10 @@ pub enum OperationType {
 }
 
 impl OperationType {
+    pub fn is_mutation(self) -> bool {
+        self == Self::Mutation
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Query => "query",
