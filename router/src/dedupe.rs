@@ -35,16 +35,18 @@ where
     K: Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
-    /// The result of `work`, or of the identical work already running (then `joined`).
-    /// The work runs inside the future every caller awaits, so it goes on while any caller
-    /// waits, and a caller that gives up cancels nothing for the others.
+    /// The result of `work`, or of the identical work already running; `joined` (called
+    /// at once, before the wait) says which. The work runs inside the future every caller
+    /// awaits, so it goes on while any caller waits, and a caller that gives up cancels
+    /// nothing for the others.
     pub async fn run(
         self: &Arc<Self>,
         key: K,
         work: impl FnOnce() -> BoxFuture<'static, V>,
-    ) -> (V, bool) {
+        joined: impl FnOnce(bool),
+    ) -> V {
         let hash = rustc_hash::FxBuildHasher.hash_one(&key);
-        let (running, joined) = {
+        let (running, was_joined) = {
             let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
             let list = running.entry(hash).or_default();
             match list.iter().find(|(k, _)| **k == key) {
@@ -67,7 +69,8 @@ where
                 }
             }
         };
-        (running.await, joined)
+        joined(was_joined);
+        running.await
     }
 
     fn remove(&self, hash: u64, key: &Arc<K>) {
@@ -103,16 +106,22 @@ mod tests {
             let in_flight = in_flight.clone();
             let key = key.to_owned();
             async move {
-                in_flight
-                    .run(key, move || {
-                        async move {
-                            runs.fetch_add(1, Ordering::SeqCst);
-                            let _ = wait.wait_for(|open| *open).await;
-                            value
-                        }
-                        .boxed()
-                    })
-                    .await
+                let mut joined = false;
+                let value = in_flight
+                    .run(
+                        key,
+                        move || {
+                            async move {
+                                runs.fetch_add(1, Ordering::SeqCst);
+                                let _ = wait.wait_for(|open| *open).await;
+                                value
+                            }
+                            .boxed()
+                        },
+                        |j| joined = j,
+                    )
+                    .await;
+                (value, joined)
             }
         };
         let a = tokio::spawn(call("a", 1));
@@ -128,8 +137,11 @@ mod tests {
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(in_flight.len(), 0, "finished work leaves nothing behind");
         // After it finished, the same key runs again.
-        let again = in_flight.run("a".to_owned(), || async { 9 }.boxed()).await;
-        assert_eq!(again, (9, false));
+        let mut joined = true;
+        let again = in_flight
+            .run("a".to_owned(), || async { 9 }.boxed(), |j| joined = j)
+            .await;
+        assert_eq!((again, joined), (9, false));
     }
 
     #[tokio::test]
@@ -148,13 +160,17 @@ mod tests {
         let first = {
             let in_flight = in_flight.clone();
             let w = work(wait.clone());
-            tokio::spawn(async move { in_flight.run("k", w).await })
+            tokio::spawn(async move { in_flight.run("k", w, |_| {}).await })
         };
         tokio::task::yield_now().await;
         let second = {
             let in_flight = in_flight.clone();
             let w = work(wait.clone());
-            tokio::spawn(async move { in_flight.run("k", w).await })
+            tokio::spawn(async move {
+                let mut joined = false;
+                let value = in_flight.run("k", w, |j| joined = j).await;
+                (value, joined)
+            })
         };
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         first.abort();

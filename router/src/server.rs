@@ -596,6 +596,7 @@ async fn execute_shared(
     variables: Map<String, Value>,
     forward: HeaderMap,
 ) -> executor::ExecutionOutput {
+    let label = operation_label(prepared.name.as_deref());
     let key = OperationKey {
         query: query.to_owned(),
         operation_name,
@@ -608,26 +609,31 @@ async fn execute_shared(
             .collect(),
     };
     let shared_runtime = Arc::clone(runtime);
-    let (output, joined) = runtime
+    runtime
         .operations
-        .run(key, move || {
-            async move {
-                executor::execute(ExecutionInput {
-                    schema: &shared_runtime.supergraph.schema,
-                    client: &shared_runtime.client,
-                    prepared: &prepared,
-                    variables: &variables,
-                    headers: &forward,
-                })
-                .await
-            }
-            .boxed()
-        })
-        .await;
-    if joined {
-        metrics::counter!("router_deduplicated_requests_total", "level" => "client").increment(1);
-    }
-    output
+        .run(
+            key,
+            move || {
+                async move {
+                    executor::execute(ExecutionInput {
+                        schema: &shared_runtime.supergraph.schema,
+                        client: &shared_runtime.client,
+                        prepared: &prepared,
+                        variables: &variables,
+                        headers: &forward,
+                    })
+                    .await
+                }
+                .boxed()
+            },
+            |joined| {
+                if joined {
+                    metrics::counter!("router_deduplicated_requests_total", "level" => "client", "operation" => label)
+                        .increment(1);
+                }
+            },
+        )
+        .await
 }
 
 pub(crate) async fn check_user_limit(

@@ -315,15 +315,18 @@ impl SubgraphClient {
                 .collect(),
         };
         let (http, endpoint, headers) = (self.http.clone(), endpoint.clone(), headers.clone());
-        let metrics_endpoint = endpoint.clone();
-        let (answer, joined) = self
-            .in_flight
-            .run(key, move || request(http, endpoint, body, headers).boxed())
-            .await;
-        if joined {
-            metrics_endpoint.metrics.joined.increment(1);
-        }
-        answer
+        let joined = endpoint.metrics.joined.clone();
+        self.in_flight
+            .run(
+                key,
+                move || request(http, endpoint, body, headers).boxed(),
+                |was_joined| {
+                    if was_joined {
+                        joined.increment(1);
+                    }
+                },
+            )
+            .await
     }
 }
 

@@ -7,6 +7,7 @@
 mod common;
 
 mod catalog;
+mod dedupe;
 mod federation;
 mod fixtures_sdl;
 mod jwt;

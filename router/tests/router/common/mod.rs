@@ -239,6 +239,80 @@ where
     ScriptedSubgraph { addr, hits }
 }
 
+/// A scripted subgraph that holds every request until the test opens its gate, so that
+/// tests can have requests overlap for certain. Counts the requests that arrived.
+pub struct GatedSubgraph {
+    pub addr: SocketAddr,
+    pub hits: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    gate: tokio::sync::watch::Sender<bool>,
+}
+
+impl GatedSubgraph {
+    pub fn open(&self) {
+        let _ = self.gate.send(true);
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+pub async fn gated_subgraph<F>(answer: F) -> GatedSubgraph
+where
+    F: Fn(serde_json::Value) -> (u16, serde_json::Value) + Send + Sync + 'static,
+{
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (gate, opened) = tokio::sync::watch::channel(false);
+    let answer = std::sync::Arc::new(answer);
+    let counter = hits.clone();
+    let app = Router::new().route(
+        "/graphql",
+        post(move |body: axum::Json<serde_json::Value>| {
+            let answer = answer.clone();
+            let counter = counter.clone();
+            let mut opened = opened.clone();
+            async move {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = opened.wait_for(|open| *open).await;
+                let (status, body) = answer(body.0);
+                (
+                    axum::http::StatusCode::from_u16(status).unwrap(),
+                    axum::Json(body),
+                )
+            }
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    GatedSubgraph { addr, hits, gate }
+}
+
+/// Waits (up to 10 s) until `check` holds; panics with `what` otherwise.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// The value of a counter in the process's Prometheus text, summed over the series whose
+/// labels include every one of `labels` (`name="value"` pairs).
+pub fn counter(name: &str, labels: &[&str]) -> f64 {
+    let text = service_kit::telemetry::metrics_handle().render();
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// An address nothing listens on: port 1 is privileged and unused, so unlike a freed
 /// ephemeral port it cannot be taken by a server of a test running alongside.
 pub async fn closed_port() -> SocketAddr {
