@@ -14,6 +14,16 @@ fn catalog_subgraph_sdls_are_up_to_date() {
     check("catalog", common::catalog::sdls());
 }
 
+#[test]
+fn gateways_benchmark_subgraph_sdls_are_up_to_date() {
+    check("gateways", common::gateways::sdls());
+}
+
+#[test]
+fn big_response_subgraph_sdl_is_up_to_date() {
+    check("big-response", common::gateways::big_sdls());
+}
+
 /// The fixtures of the audit's `@requires` suites.
 #[test]
 fn requires_subgraph_sdls_are_up_to_date() {

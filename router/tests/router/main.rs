@@ -10,6 +10,7 @@ mod catalog;
 mod dedupe;
 mod federation;
 mod fixtures_sdl;
+mod gateways;
 mod jwt;
 mod limits;
 mod reload;

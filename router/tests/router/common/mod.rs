@@ -3,6 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod catalog;
+pub mod gateways;
 pub mod shop;
 pub mod tokens;
 
