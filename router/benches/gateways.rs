@@ -18,6 +18,8 @@
 //! - (d) cold planning of an operation with many possible plans (in process: every peer here
 //!   uses the same planner).
 //!
+//! `BENCH_PEERS` (`ours,hive-router,hive-gateway`) and `BENCH_SCENARIOS` (`a,b,c,d`) choose.
+//!
 //! Reported: throughput, p50/p99 latency, CPU per request (user + system time of the gateway
 //! process over the measured window / requests) and peak RSS (`VmHWM`).
 //!
@@ -100,10 +102,12 @@ impl Gateway {
 }
 
 fn hive_router_bin() -> Option<PathBuf> {
-    let path = std::env::var("HIVE_ROUTER_BIN").map(PathBuf::from).unwrap_or_else(|_| {
-        PathBuf::from(std::env::var("HOME").unwrap_or_default())
-            .join(".cache/hive-router/bin/hive_router")
-    });
+    let path = std::env::var("HIVE_ROUTER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/hive-router/bin/hive_router")
+        });
     path.exists().then_some(path)
 }
 
@@ -128,9 +132,14 @@ async fn start(peer: Peer, dedupe: Dedupe, supergraph: &Path, dir: &Path) -> Gat
                 .arg(supergraph)
                 .env("ROUTER_PORT", port.to_string())
                 .env("ROUTER_SUPERGRAPH_WATCH", "false")
-                .env("ROUTER_DEDUPE_CLIENT_REQUESTS", (dedupe == Dedupe::Client).to_string())
-                .env("ROUTER_DEDUPE_SUBGRAPH_REQUESTS", (dedupe != Dedupe::Off).to_string())
-                .env("RUST_LOG", "warn")
+                .env(
+                    "ROUTER_DEDUPE_CLIENT_REQUESTS",
+                    (dedupe == Dedupe::Client).to_string(),
+                )
+                .env(
+                    "ROUTER_DEDUPE_SUBGRAPH_REQUESTS",
+                    (dedupe != Dedupe::Off).to_string(),
+                )
                 .stdout(out)
                 .stderr(err)
                 .kill_on_drop(true)
@@ -384,9 +393,12 @@ fn row(scenario: &str, peer: Peer, s: &Stats) {
 /// The supergraph of a fixture with its subgraphs' real URLs, for peers that read URLs
 /// from the supergraph.
 fn supergraph_for(fixture: &str, urls: &[(&str, String)], dir: &Path) -> PathBuf {
-    let mut sdl =
-        std::fs::read_to_string(common::fixtures_dir().join(fixture).join("supergraph.graphql"))
-            .unwrap();
+    let mut sdl = std::fs::read_to_string(
+        common::fixtures_dir()
+            .join(fixture)
+            .join("supergraph.graphql"),
+    )
+    .unwrap();
     for (name, url) in urls {
         sdl = sdl.replace(&format!("http://127.0.0.1:1/{name}/graphql"), url);
     }
@@ -412,15 +424,26 @@ async fn run() {
     let dir = std::env::temp_dir().join(format!("router-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
 
-    let mut peers = vec![Peer::Ours];
-    match hive_router_bin() {
-        Some(_) => peers.push(Peer::HiveRouter),
-        None => println!("Hive Router: not built (see the header of this file); skipped"),
+    let wanted =
+        std::env::var("BENCH_PEERS").unwrap_or_else(|_| "ours,hive-router,hive-gateway".into());
+    let mut peers = Vec::new();
+    if wanted.contains("ours") {
+        peers.push(Peer::Ours);
     }
-    if hive_gateway_installed() {
-        peers.push(Peer::HiveGateway);
-    } else {
-        println!("Hive Gateway: not installed (cd router/benches/hive-gateway && npm ci); skipped");
+    if wanted.contains("hive-router") {
+        match hive_router_bin() {
+            Some(_) => peers.push(Peer::HiveRouter),
+            None => println!("Hive Router: not built (see the header of this file); skipped"),
+        }
+    }
+    if wanted.contains("hive-gateway") {
+        if hive_gateway_installed() {
+            peers.push(Peer::HiveGateway);
+        } else {
+            println!(
+                "Hive Gateway: not installed (cd router/benches/hive-gateway && npm ci); skipped"
+            );
+        }
     }
 
     let subgraphs = common::gateways::Gateways::start().await;
@@ -428,17 +451,22 @@ async fn run() {
     let expected = Bytes::from(
         std::fs::read(common::fixtures_dir().join("gateways/expected_response.json")).unwrap(),
     );
-    let body = Bytes::from(
-        serde_json::to_vec(&json!({ "query": common::gateways::TEST_QUERY })).unwrap(),
-    );
+    let body =
+        Bytes::from(serde_json::to_vec(&json!({ "query": common::gateways::TEST_QUERY })).unwrap());
 
     if scenarios.contains('a') || scenarios.contains('b') {
         println!(
             "\n## (a)/(b) TestQuery, {concurrency} clients, {seconds} s per target and round, {rounds} rounds\n"
         );
-        println!("| configuration | gateway | req/s | p50 | p99 | CPU per request | peak RSS | errors |");
+        println!(
+            "| configuration | gateway | req/s | p50 | p99 | CPU per request | peak RSS | errors |"
+        );
         println!("|---|---|---|---|---|---|---|---|");
-        for dedupe in [Dedupe::Client, Dedupe::Subgraph, Dedupe::Off] {
+        let modes = std::env::var("BENCH_DEDUPE").unwrap_or_else(|_| "client,subgraph,off".into());
+        let modes = [Dedupe::Client, Dedupe::Subgraph, Dedupe::Off]
+            .into_iter()
+            .filter(|d| modes.contains(&format!("{d:?}").to_lowercase()));
+        for dedupe in modes {
             let mut results: Vec<(Peer, Vec<Stats>)> = Vec::new();
             for _ in 0..rounds {
                 for &peer in &peers {
@@ -497,8 +525,7 @@ fn ratios(what: &str, results: &[(Peer, Vec<Stats>)]) {
     }
 }
 
-const BIG_QUERY: &str =
-    "{ catalog(entries: 10000) { id title description price quantity tags dimensions { width height depth } } }";
+const BIG_QUERY: &str = "{ catalog(entries: 10000) { id title description price quantity tags dimensions { width height depth } } }";
 
 /// (c) One client, one ~8 MB answer at a time: median latency and CPU per request.
 async fn big_response(peers: &[Peer], requests: u64, dir: &Path) {

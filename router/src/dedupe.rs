@@ -16,10 +16,13 @@ use futures::{
 
 type Running<V> = Shared<BoxFuture<'static, V>>;
 
+/// The work running under one hash (more than one only on a collision).
+type Bucket<K, V> = Vec<(Arc<K>, Running<V>)>;
+
 /// Running work by a hash of its key; the whole key is compared on a hit, so a hash
 /// collision can never hand one caller another's result.
 pub(crate) struct InFlight<K, V: Clone> {
-    running: Mutex<HashMap<u64, Vec<(Arc<K>, Running<V>)>>>,
+    running: Mutex<HashMap<u64, Bucket<K, V>>>,
 }
 
 impl<K, V: Clone> Default for InFlight<K, V> {

@@ -468,8 +468,9 @@ async fn handle(
     metrics::counter!("router_requests_total", &labels).increment(1);
     metrics::histogram!("router_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
+    // One line per request is what metrics are for; at debug it helps tracing a problem.
     span.in_scope(|| {
-        tracing::info!(
+        tracing::debug!(
             status = response.status().as_u16(),
             outcome,
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,

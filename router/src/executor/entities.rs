@@ -160,10 +160,8 @@ pub(crate) fn write_representations(
             continue;
         }
         let hash = {
-            use std::hash::{BuildHasher, Hash, Hasher};
-            let mut h = rustc_hash::FxBuildHasher.build_hasher();
-            body[rep_start..].hash(&mut h);
-            h.finish()
+            use std::hash::BuildHasher;
+            rustc_hash::FxBuildHasher.hash_one(&body[rep_start..])
         };
         let existing = seen.get(&hash).copied().filter(|&i| {
             let (s, e) = spans[i as usize];
@@ -325,11 +323,10 @@ pub(crate) fn apply_rewrite(
     }
     match path.first() {
         None => {}
-        Some(RewriteSegment::Types(types)) => {
-            if types.holds(schema, tree.typename(node)) {
-                apply_rewrite(tree, schema, node, &path[1..], rewrite);
-            }
+        Some(RewriteSegment::Types(types)) if types.holds(schema, tree.typename(node)) => {
+            apply_rewrite(tree, schema, node, &path[1..], rewrite);
         }
+        Some(RewriteSegment::Types(_)) => {}
         Some(RewriteSegment::Key(key)) if path.len() == 1 => match &rewrite.action {
             RewriteAction::SetValue(value) => tree.set_string_field(node, key, value),
             RewriteAction::RenameKey(to) => tree.rename_key(node, key, to),

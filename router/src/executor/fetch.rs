@@ -343,7 +343,7 @@ async fn request(
     }
     let started = Instant::now();
     // A span per fetch, inside the request's span, so logs and traces show each hop.
-    let span = tracing::info_span!("subgraph_fetch", subgraph = %endpoint.name);
+    let span = tracing::debug_span!("subgraph_fetch", subgraph = %endpoint.name);
     let result = tokio::time::timeout(
         endpoint.timeout,
         round_trip(&http, &endpoint, body, &headers),

@@ -68,7 +68,7 @@ async fn run(
     errors: Vec<GraphQLError>,
 ) -> ExecutionOutput {
     let prepared = input.prepared;
-    let mut tree = Tree::with_capacity(prepared.size_hint());
+    let mut tree = prepared.sizes.tree();
     let mut errors = errors;
     let subscription_event = event.is_some();
     if let Some(Some(data)) = event {
@@ -97,7 +97,7 @@ async fn run(
     let State { tree, mut errors } = run.state.into_inner().unwrap_or_else(|p| p.into_inner());
     let introspection =
         introspection::resolve(input.schema, &prepared.introspection, input.variables);
-    let mut body = Vec::with_capacity(prepared.size_hint().max(tree.input_bytes() + 64));
+    let mut body = Vec::with_capacity(prepared.sizes.body().max(tree.input_bytes() + 64));
     body.extend_from_slice(b"{\"data\":");
     let violations = projection::write_data(
         &prepared.response,
@@ -113,7 +113,7 @@ async fn run(
         let _ = serde_json::to_writer(&mut body, &errors);
     }
     body.push(b'}');
-    prepared.record_size(body.len());
+    prepared.sizes.record(&tree, body.len());
     ExecutionOutput {
         body: Bytes::from(body),
         errors,

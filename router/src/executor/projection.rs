@@ -85,19 +85,25 @@ impl ResponsePlan {
     }
 }
 
+/// The occurrences of one response key under one set of conditions: its field name and
+/// every sub-selection asked for it.
+struct Group<'s> {
+    key: String,
+    name: String,
+    conditions: Vec<(String, bool)>,
+    subs: Vec<&'s SelectionSet>,
+}
+
 /// Collects the fields `sets` select on runtime type `type_name` (CollectFields of the
 /// spec, with the variable conditions kept), and compiles each field's sub-selection.
 fn collect(schema: &SchemaIndex, type_name: &str, sets: &[&SelectionSet]) -> Fields {
-    // (key, conditions) -> the occurrences' sub-selections.
-    let mut groups: Vec<(String, String, Vec<(String, bool)>, Vec<&SelectionSet>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for set in sets {
         gather(schema, type_name, set, &[], &mut groups);
     }
     let mut fields: Vec<FieldPlan> = groups
         .into_iter()
-        .map(|(key, name, conditions, subs)| {
-            compile_field(schema, type_name, key, name, conditions, &subs)
-        })
+        .map(|g| compile_field(schema, type_name, g.key, g.name, g.conditions, &g.subs))
         .collect();
     let repeated_keys = fields
         .iter()
@@ -115,7 +121,7 @@ fn gather<'s>(
     type_name: &str,
     set: &'s SelectionSet,
     outer: &[(String, bool)],
-    groups: &mut Vec<(String, String, Vec<(String, bool)>, Vec<&'s SelectionSet>)>,
+    groups: &mut Vec<Group<'s>>,
 ) {
     for item in &set.items {
         match item {
@@ -127,15 +133,15 @@ fn gather<'s>(
                 let key = field.selection_identifier();
                 match groups
                     .iter_mut()
-                    .find(|(k, _, c, _)| k == key && *c == conditions)
+                    .find(|g| g.key == key && g.conditions == conditions)
                 {
-                    Some((_, _, _, subs)) => subs.push(&field.selections),
-                    None => groups.push((
-                        key.to_owned(),
-                        field.name.clone(),
+                    Some(group) => group.subs.push(&field.selections),
+                    None => groups.push(Group {
+                        key: key.to_owned(),
+                        name: field.name.clone(),
                         conditions,
-                        vec![&field.selections],
-                    )),
+                        subs: vec![&field.selections],
+                    }),
                 }
             }
             SelectionItem::InlineFragment(fragment) => {
@@ -349,6 +355,7 @@ impl<'p> Writer<'_, 'p> {
     ) -> Result<(), Bubble> {
         self.out.push(b'{');
         let mut first = true;
+        let mut cursor = 0;
         if let [fields] = parts
             && !fields.repeated_keys
         {
@@ -356,7 +363,7 @@ impl<'p> Writer<'_, 'p> {
                 if !self.holds(&field.conditions) {
                     continue;
                 }
-                self.field(node, type_name, field, &[], &mut first)?;
+                self.field(node, type_name, field, &[], &mut first, &mut cursor)?;
             }
         } else {
             // The slow path: group the holding fields of every part by response key, in
@@ -374,7 +381,14 @@ impl<'p> Writer<'_, 'p> {
                 }
             }
             for (_, list) in groups {
-                self.field(node, type_name, list[0], &list[1..], &mut first)?;
+                self.field(
+                    node,
+                    type_name,
+                    list[0],
+                    &list[1..],
+                    &mut first,
+                    &mut cursor,
+                )?;
             }
         }
         self.out.push(b'}');
@@ -388,6 +402,7 @@ impl<'p> Writer<'_, 'p> {
         field: &'p FieldPlan,
         more: &[&'p FieldPlan],
         first: &mut bool,
+        cursor: &mut usize,
     ) -> Result<(), Bubble> {
         if !*first {
             self.out.push(b',');
@@ -409,7 +424,7 @@ impl<'p> Writer<'_, 'p> {
                 Ok(())
             }
             _ => {
-                let value = node.and_then(|n| self.tree.get(n, &field.key));
+                let value = node.and_then(|n| self.tree.get_from(n, &field.key, cursor));
                 self.path.push(PathItem::Key(&field.key));
                 let result = self.value(value, &field.ty, field, more, type_name);
                 self.path.pop();

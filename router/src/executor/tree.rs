@@ -8,7 +8,10 @@
 //! subtree is moved, never aliased, and a fan-out (one entity answering many places) copies
 //! the nodes for each extra place, which is a few `Vec` pushes.
 
-use std::fmt;
+use std::{
+    fmt,
+    sync::atomic::{AtomicUsize, Ordering},
+};
 
 use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -83,25 +86,67 @@ pub(crate) struct Tree {
 }
 
 pub(crate) const ROOT: NodeId = 0;
+
+/// How large the last execution of an operation grew, so that the next one allocates its
+/// tree and response buffer once instead of growing them step by step. Only growth is
+/// stored: a counter every request wrote would bounce its cache line between cores.
+#[derive(Debug, Default)]
+pub(crate) struct SizeHints {
+    body: AtomicUsize,
+    nodes: AtomicUsize,
+    items: AtomicUsize,
+    fields: AtomicUsize,
+    scratch: AtomicUsize,
+}
+
+impl SizeHints {
+    pub fn body(&self) -> usize {
+        self.body.load(Ordering::Relaxed)
+    }
+
+    /// An empty tree sized like the last one.
+    pub fn tree(&self) -> Tree {
+        let load = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        Tree::with_capacities(
+            load(&self.nodes),
+            load(&self.items),
+            load(&self.fields),
+            load(&self.scratch),
+        )
+    }
+
+    pub fn record(&self, tree: &Tree, body: usize) {
+        let grow = |a: &AtomicUsize, v: usize| {
+            if v > a.load(Ordering::Relaxed) {
+                a.store(v, Ordering::Relaxed);
+            }
+        };
+        grow(&self.body, body);
+        grow(&self.nodes, tree.nodes.len());
+        grow(&self.items, tree.items.len());
+        grow(&self.fields, tree.fields.len());
+        grow(&self.scratch, tree.scratch.len());
+    }
+}
 const SCRATCH: u32 = 0;
 
 impl Default for Tree {
     fn default() -> Self {
-        Self::with_capacity(0)
+        Self::with_capacities(16, 0, 0, 0)
     }
 }
 
 impl Tree {
-    /// A tree with an empty root object; `hint` is the expected response size in bytes.
-    pub fn with_capacity(hint: usize) -> Self {
-        let nodes_hint = hint / 16;
-        let mut nodes = Vec::with_capacity(nodes_hint.max(16));
+    /// A tree with an empty root object and room for that many nodes, list items, fields
+    /// and scratch bytes.
+    fn with_capacities(nodes: usize, items: usize, fields: usize, scratch: usize) -> Self {
+        let mut nodes = Vec::with_capacity(nodes.max(16));
         nodes.push(Node::Object { start: 0, len: 0 });
         Self {
             nodes,
-            items: Vec::with_capacity(nodes_hint / 4),
-            fields: Vec::with_capacity(nodes_hint),
-            scratch: Vec::new(),
+            items: Vec::with_capacity(items),
+            fields: Vec::with_capacity(fields),
+            scratch: Vec::with_capacity(scratch),
             // Buffer 0 stands for the scratch space.
             bufs: vec![Bytes::new()],
             pending: Vec::new(),
@@ -146,6 +191,25 @@ impl Tree {
             .iter()
             .find(|f| self.bytes(f.key) == key.as_bytes())
             .map(|f| f.value)
+    }
+
+    /// [`Self::get`] starting where the last lookup in this object ended: the projection
+    /// asks for fields mostly in the order the subgraphs sent them, so one comparison
+    /// usually finds the field.
+    pub fn get_from(&self, object: NodeId, key: &str, cursor: &mut usize) -> Option<NodeId> {
+        let Node::Object { start, len } = self.node(object) else {
+            return None;
+        };
+        let fields = self.fields(start, len);
+        let (head, tail) = fields.split_at((*cursor).min(fields.len()));
+        let key = key.as_bytes();
+        let found = tail
+            .iter()
+            .position(|f| self.bytes(f.key) == key)
+            .map(|i| i + head.len())
+            .or_else(|| head.iter().position(|f| self.bytes(f.key) == key))?;
+        *cursor = found + 1;
+        Some(fields[found].value)
     }
 
     /// `__typename` of an object, when it has a string one.

@@ -13,10 +13,7 @@ use std::{
     collections::{HashMap, HashSet},
     hash::{DefaultHasher, Hash, Hasher},
     panic::AssertUnwindSafe,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
@@ -44,7 +41,7 @@ use serde_json::Value;
 use crate::{
     config::LimitsConfig,
     error::{GraphQLError, Location, RequestError, codes},
-    executor::{plan::Step, projection::ResponsePlan},
+    executor::{plan::Step, projection::ResponsePlan, tree::SizeHints},
     limits,
 };
 use schema::{OperationType, SchemaIndex, TypeRef};
@@ -83,22 +80,8 @@ pub struct PreparedOperation {
     pub(crate) steps: Option<Arc<Step>>,
     /// The response's shape, compiled for projection.
     pub(crate) response: ResponsePlan,
-    /// The size of the last response, to size the next one's buffer.
-    last_size: AtomicUsize,
-}
-
-impl PreparedOperation {
-    pub(crate) fn size_hint(&self) -> usize {
-        self.last_size.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn record_size(&self, size: usize) {
-        // Only growth is written: a shared counter that every request stored to would
-        // bounce its cache line between cores.
-        if size > self.size_hint() {
-            self.last_size.store(size, Ordering::Relaxed);
-        }
-    }
+    /// How large its executions grow.
+    pub(crate) sizes: SizeHints,
 }
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
@@ -418,7 +401,7 @@ impl Supergraph {
         Ok(PreparedOperation {
             steps,
             response,
-            last_size: AtomicUsize::new(0),
+            sizes: SizeHints::default(),
             kind,
             name: normalized
                 .operation_name

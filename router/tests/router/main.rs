@@ -14,6 +14,5 @@ mod gateways;
 mod jwt;
 mod limits;
 mod reload;
-mod requires;
 mod resilience;
 mod subscriptions;

@@ -507,7 +507,9 @@ impl Entry {
     }
     /// Labels.
     async fn tags(&self) -> Vec<String> {
-        (0..5).map(|i| format!("tag-{}", (self.0 + i) % 50)).collect()
+        (0..5)
+            .map(|i| format!("tag-{}", (self.0 + i) % 50))
+            .collect()
     }
     /// Its size.
     async fn dimensions(&self) -> Dimensions {
