@@ -2,14 +2,7 @@
 //! and `UNAUTHENTICATED`; no token passes anonymously unless authentication is required.
 //! Verification itself is `service_kit::jwt` (JWKS by URL or file, asymmetric algorithms only).
 
-use std::sync::Arc;
-
-use axum::{
-    extract::{Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
-    middleware::Next,
-    response::{IntoResponse, Response},
-};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use jsonwebtoken::{Algorithm, jwk::JwkSet};
 use serde_json::Value;
 use service_kit::jwt::{JwtSettings, JwtVerifier, KeySource};
@@ -17,7 +10,6 @@ use service_kit::jwt::{JwtSettings, JwtVerifier, KeySource};
 use crate::{
     config::JwtConfig,
     error::{GraphQLError, RequestError, codes::ErrorCode},
-    server::error_response,
 };
 
 /// A verified caller.
@@ -86,6 +78,11 @@ impl Authenticator {
             require: config.require_authentication,
             claims_header,
         })
+    }
+
+    /// Whether a request brings a token at all.
+    pub fn has_token(&self, headers: &HeaderMap) -> bool {
+        headers.contains_key(&self.header)
     }
 
     pub fn claims_header(&self) -> Option<&HeaderName> {
@@ -176,46 +173,4 @@ fn unauthenticated(message: &str) -> RequestError {
         StatusCode::UNAUTHORIZED,
         GraphQLError::new(message, ErrorCode::Unauthenticated.as_str()),
     )
-}
-
-/// The tower layer (via `axum::middleware::from_fn_with_state`): authenticates, then hands the
-/// caller to the handler as a request extension.
-pub async fn layer(
-    State(auth): State<Option<Arc<Authenticator>>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let Some(auth) = auth else {
-        return next.run(request).await;
-    };
-    // Websocket upgrades authenticate in `connection_init`, unless a header was sent; the
-    // GraphiQL page (a browser's GET for HTML, no operation) is public: its requests carry
-    // the token the user enters.
-    let has_token = request.headers().contains_key(&auth.header);
-    let is_upgrade = request.headers().contains_key(header::UPGRADE);
-    let is_page = request.method() == axum::http::Method::GET
-        && request
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-        && !request.uri().query().is_some_and(|q| q.contains("query="));
-    if (is_upgrade || is_page) && !has_token {
-        return next.run(request).await;
-    }
-    match auth.authenticate(request.headers()).await {
-        Ok(caller) => {
-            if let Some(caller) = caller {
-                request.extensions_mut().insert(caller);
-            }
-            next.run(request).await
-        }
-        Err(e) => {
-            let mut response = error_response(&e).into_response();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            response
-        }
-    }
 }

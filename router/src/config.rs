@@ -338,6 +338,10 @@ pub struct SubscriptionsConfig {
     pub max_per_connection: usize,
     /// Active subscriptions per authenticated user across connections (`ROUTER_WS_MAX_PER_USER`).
     pub max_per_user: usize,
+    /// How long a lost connection to a subgraph is retried (its subscriptions kept and
+    /// subscribed again) before they end with `SUBGRAPH_UNAVAILABLE`
+    /// (`ROUTER_SUBSCRIPTIONS_RECONNECT_SECS`).
+    pub upstream_reconnect_secs: u64,
 }
 
 impl Default for SubscriptionsConfig {
@@ -347,6 +351,7 @@ impl Default for SubscriptionsConfig {
             init_timeout_secs: 10,
             max_per_connection: 100,
             max_per_user: 200,
+            upstream_reconnect_secs: 30,
         }
     }
 }
@@ -463,6 +468,11 @@ impl RouterConfig {
             1..=100_000,
         )?;
         s.max_per_user = env.ranged_or("ROUTER_WS_MAX_PER_USER", s.max_per_user, 1..=1_000_000)?;
+        s.upstream_reconnect_secs = env.ranged_or(
+            "ROUTER_SUBSCRIPTIONS_RECONNECT_SECS",
+            s.upstream_reconnect_secs,
+            0..=3600,
+        )?;
         Ok(())
     }
 

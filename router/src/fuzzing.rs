@@ -7,8 +7,8 @@ use serde_json::Value;
 use crate::{
     config::LimitsConfig,
     error::RequestError,
+    pipeline::{GraphQLRequest, PostBody, variables},
     planner::{PreparedOperation, Supergraph},
-    server::{self, GraphQLRequest, PostBody},
     telemetry,
 };
 
@@ -63,5 +63,5 @@ fn request_ready(supergraph: &Supergraph, request: GraphQLRequest) -> bool {
     let Ok(prepared) = prepare(supergraph, query, request.operation_name.as_deref()) else {
         return false;
     };
-    server::coerce_variables(&supergraph.schema, &prepared, request.variables).is_ok()
+    variables::coerce(&supergraph.schema, &prepared, request.variables).is_ok()
 }

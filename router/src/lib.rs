@@ -1,14 +1,17 @@
 //! The platform's federated GraphQL router.
 //!
-//! A request goes through tower layers (panic catching, CORS, body limit, per-IP rate
-//! limit, JWT authentication), then the handler plans it (`planner`: parse, validate against
-//! the API schema, normalize, plan, cached) and runs the plan (`executor`: fetches, merge,
-//! projection). Subscriptions run over websockets (`subscriptions`).
+//! A request goes through tower layers (panic catching, CORS, per-IP rate limit), then a
+//! transport (`transports`: HTTP with JSON, SSE or multipart answers; websockets) decodes it
+//! and authenticates its caller, and the one request `pipeline` takes it through the same
+//! stages whatever the transport: prepare (`planner`: parse, validate, normalize, plan,
+//! cached), limits, variables, execute (`executor`: fetches, merge, projection;
+//! `subscriptions` for event streams), encode.
 
 pub mod auth;
 pub mod config;
 mod dedupe;
-pub mod error;
+pub mod pipeline;
+pub use pipeline::error;
 pub mod executor;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -16,8 +19,9 @@ mod graphiql;
 pub mod limits;
 pub mod planner;
 pub mod server;
-pub mod subscriptions;
+mod subscriptions;
 pub mod telemetry;
+mod transports;
 
 use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
@@ -139,6 +143,9 @@ async fn runtime_from_sdl(config: &RouterConfig, sdl: String) -> anyhow::Result<
         client: Arc::new(client),
         websocket_urls,
         operations: Arc::default(),
+        upstreams: Arc::new(subscriptions::upstream::Upstreams::new(
+            Duration::from_secs(config.subscriptions.upstream_reconnect_secs),
+        )),
     })
 }
 

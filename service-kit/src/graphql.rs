@@ -207,6 +207,72 @@ impl RequestAuth {
     }
 }
 
+/// A header the operation itself carries in `extensions.headers` (any case). The router
+/// multiplexes many clients' subscriptions over one websocket to a subgraph and sends each
+/// operation's own headers there, since `connection_init` can speak for one caller only.
+pub fn operation_header<'a>(request: &'a async_graphql::Request, name: &str) -> Option<&'a str> {
+    let async_graphql::Value::Object(headers) = request.extensions.get("headers")? else {
+        return None;
+    };
+    headers.iter().find_map(|(key, value)| match value {
+        async_graphql::Value::String(v) if key.as_str().eq_ignore_ascii_case(name) => {
+            Some(v.as_str())
+        }
+        _ => None,
+    })
+}
+
+/// Identity per operation: an operation whose `extensions.headers` carry an
+/// `Authorization` runs as that token's caller (verified here, like the HTTP header), in
+/// place of its connection's. Without one the connection's identity stands.
+pub struct OperationAuth {
+    verifier: crate::jwt::JwtVerifier,
+    deleted: Option<Arc<dyn DeletedAccounts>>,
+}
+
+impl OperationAuth {
+    pub fn new(
+        verifier: crate::jwt::JwtVerifier,
+        deleted: Option<Arc<dyn DeletedAccounts>>,
+    ) -> Self {
+        Self { verifier, deleted }
+    }
+}
+
+impl ExtensionFactory for OperationAuth {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(OperationAuthExtension {
+            verifier: self.verifier.clone(),
+            deleted: self.deleted.clone(),
+        })
+    }
+}
+
+struct OperationAuthExtension {
+    verifier: crate::jwt::JwtVerifier,
+    deleted: Option<Arc<dyn DeletedAccounts>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for OperationAuthExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if let Some(header) = operation_header(&request, "authorization") {
+            let auth = RequestAuth::from_header(&self.verifier, Some(header))
+                .await
+                .unless_deleted(self.deleted.as_deref())
+                .await;
+            // Request data is looked up before the connection's.
+            request.data.insert(auth);
+        }
+        next.run(ctx, request).await
+    }
+}
+
 /// The caller's identity from a resolver's context, or `UNAUTHENTICATED`.
 pub fn identity<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Identity> {
     match ctx.data_opt::<RequestAuth>() {

@@ -24,6 +24,7 @@ pub struct TcpProxy {
     addr: SocketAddr,
     up: Arc<AtomicBool>,
     cut: watch::Sender<u64>,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl TcpProxy {
@@ -35,6 +36,8 @@ impl TcpProxy {
         let (cut, _) = watch::channel(0u64);
         let cut_rx = cut.subscribe();
         let up_flag = up.clone();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = accepted.clone();
         tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 if !up_flag.load(Ordering::SeqCst) {
@@ -42,6 +45,7 @@ impl TcpProxy {
                     drop(inbound);
                     continue;
                 }
+                counter.fetch_add(1, Ordering::SeqCst);
                 let mut cut_rx = cut_rx.clone();
                 // Only cuts after this connection opened concern it.
                 cut_rx.borrow_and_update();
@@ -56,11 +60,21 @@ impl TcpProxy {
                 });
             }
         });
-        Ok(Self { addr, up, cut })
+        Ok(Self {
+            addr,
+            up,
+            cut,
+            accepted,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Connections forwarded so far.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Drops every open connection and refuses new ones.

@@ -49,37 +49,44 @@ pub struct ExecutionInput<'a> {
 
 /// Runs `input.prepared`'s plan and writes the response.
 pub async fn execute(input: ExecutionInput<'_>) -> ExecutionOutput {
-    run(input, None, Vec::new()).await
+    run(input, None).await
 }
 
 /// Runs the plan after its subscription's primary fetch, on one event: `event` is the
-/// event's `data` as JSON, `errors` the event's own errors (already re-pathed).
+/// event's payload (`{"data":…,"errors":…}`) as `service` sent it.
 pub async fn execute_event(
     input: ExecutionInput<'_>,
-    event: Option<Bytes>,
-    errors: Vec<GraphQLError>,
+    event: Bytes,
+    service: &str,
 ) -> ExecutionOutput {
-    run(input, Some(event), errors).await
+    run(input, Some((event, service))).await
 }
 
-async fn run(
-    input: ExecutionInput<'_>,
-    event: Option<Option<Bytes>>,
-    errors: Vec<GraphQLError>,
-) -> ExecutionOutput {
+async fn run(input: ExecutionInput<'_>, event: Option<(Bytes, &str)>) -> ExecutionOutput {
     let prepared = input.prepared;
     let mut tree = prepared.sizes.tree();
-    let mut errors = errors;
+    let mut errors = Vec::new();
     let subscription_event = event.is_some();
-    if let Some(Some(data)) = event {
-        match tree.parse_value(data) {
-            Ok(id) => tree.merge(input.schema, ROOT, id),
+    if let Some((payload, service)) = event {
+        match tree.parse_response(payload) {
+            Ok(parsed) => {
+                if let Some(data) = parsed.data {
+                    tree.merge(input.schema, ROOT, data);
+                }
+                for raw in parsed.errors {
+                    let path = raw.get("path").and_then(Value::as_array).cloned();
+                    errors.push(GraphQLError::from_subgraph(&raw, service, path));
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e.0, "a subscription event's data is not JSON");
-                errors.push(GraphQLError::new(
-                    "the subgraph sent an invalid event",
-                    codes::SUBGRAPH_INVALID_RESPONSE,
-                ));
+                tracing::warn!(error = %e.0, "a subscription event is not a GraphQL response");
+                errors.push(
+                    GraphQLError::new(
+                        "the subgraph sent an invalid event",
+                        codes::SUBGRAPH_INVALID_RESPONSE,
+                    )
+                    .with_extension("serviceName", service),
+                );
             }
         }
     }

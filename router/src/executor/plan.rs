@@ -36,6 +36,8 @@ pub(crate) enum Step {
 #[derive(Debug)]
 pub(crate) struct Request {
     pub service: String,
+    /// The subgraph operation (subscriptions send it over a websocket).
+    pub document: std::sync::Arc<str>,
     /// `{"query":"<the operation, escaped>"`: the body up to the variables.
     pub body_prefix: Vec<u8>,
     /// The client's variables the operation uses.
@@ -292,6 +294,7 @@ fn compile_request(
     write_escaped(&mut body_prefix, document);
     Request {
         service: service.to_owned(),
+        document: document.into(),
         body_prefix,
         variables: variables.into_iter().flatten().cloned().collect(),
         is_mutation: matches!(
@@ -364,4 +367,15 @@ fn compile_rewrites(schema: &SchemaIndex, rewrites: Option<&[FetchRewrite]>) -> 
             },
         })
         .collect()
+}
+
+impl Step {
+    /// The subscription's primary fetch, when this is a subscription plan.
+    pub fn subscription(&self) -> Option<&Fetch> {
+        match self {
+            Step::Subscription(fetch) => Some(fetch),
+            Step::Sequence(steps) => steps.first().and_then(Step::subscription),
+            _ => None,
+        }
+    }
 }

@@ -332,7 +332,8 @@ impl Tree {
         Ok(parsed)
     }
 
-    /// Parses one JSON value (a subscription event's `data`) into the tree.
+    /// Parses one JSON value into the tree.
+    #[cfg(test)]
     pub fn parse_value(&mut self, json: Bytes) -> Result<NodeId, ParseError> {
         let buf = self.begin_parse(&json);
         let mut de = sonic_rs::Deserializer::from_slice(&json);

@@ -88,7 +88,7 @@ pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
         }
         other => {
             tracing::warn!(error = %other, "per-IP rate limiter could not key a request");
-            let body = crate::server::error_body(&[GraphQLError::new(
+            let body = crate::error::error_body(&[GraphQLError::new(
                 "internal error",
                 ErrorCode::Internal.as_str(),
             )]);
@@ -102,7 +102,7 @@ pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
 
 /// 429 with `Retry-After` and a `RATE_LIMITED` GraphQL error.
 pub fn rate_limited_response(retry_after: u64) -> Response<Body> {
-    let body = crate::server::error_body(&[rate_limited_error()]);
+    let body = crate::error::error_body(&[rate_limited_error()]);
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
     let h = response.headers_mut();

@@ -16,3 +16,4 @@ mod limits;
 mod reload;
 mod resilience;
 mod subscriptions;
+mod transports;

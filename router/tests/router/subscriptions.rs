@@ -203,6 +203,7 @@ async fn a_subgraph_that_goes_away_ends_the_subscription_with_an_error() {
         .await
         .unwrap();
     let mut config = shop_config(&shop);
+    config.subscriptions.upstream_reconnect_secs = 1;
     config.subgraphs.get_mut("reviews").unwrap().websocket_url =
         Some(format!("ws://{}/graphql", proxy.addr()));
     let router = TestRouter::start(config).await;
@@ -358,4 +359,93 @@ async fn an_open_router_forwards_the_init_payload_authorization() {
     .await;
     let next = recv(&mut socket).await.unwrap();
     assert_eq!(next["payload"]["data"]["auth"], "Bearer opaque", "{next}");
+}
+
+/// A router whose reviews websocket goes through a proxy the test can count and cut.
+async fn router_with_proxied_reviews(
+    configure: impl FnOnce(&mut router::RouterConfig),
+) -> (common::Shop, service_kit::testing::TcpProxy, TestRouter) {
+    let shop = start_shop().await;
+    let proxy = service_kit::testing::TcpProxy::start(shop.reviews)
+        .await
+        .unwrap();
+    let mut config = shop_config(&shop);
+    config.subgraphs.get_mut("reviews").unwrap().websocket_url =
+        Some(format!("ws://{}/graphql", proxy.addr()));
+    configure(&mut config);
+    (shop, proxy, TestRouter::start(config).await)
+}
+
+/// Every `next` payload of operation `id` until it completes.
+async fn payloads_until_complete(socket: &mut Socket, id: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    loop {
+        let message = recv(socket).await.unwrap();
+        assert_eq!(message["id"], id, "{message}");
+        match message["type"].as_str() {
+            Some("next") => out.push(message["payload"].clone()),
+            Some("complete") => return out,
+            _ => panic!("unexpected {message}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn clients_share_one_upstream_connection_and_each_operation_keeps_its_caller() {
+    let (_shop, proxy, router) = router_with_proxied_reviews(|_| {}).await;
+    let who = json!({ "query": "subscription { whoAmI(count: 3) }" });
+    let mut sockets = Vec::new();
+    for user in ["alice", "bob"] {
+        let mut socket = connect(&router, "graphql-transport-ws").await;
+        // Without JWT configuration the router passes the caller's Authorization on.
+        init(
+            &mut socket,
+            json!({ "Authorization": format!("Bearer {user}") }),
+        )
+        .await;
+        send(
+            &mut socket,
+            json!({ "id": "w", "type": "subscribe", "payload": who }),
+        )
+        .await;
+        sockets.push((user, socket));
+    }
+    for (user, socket) in &mut sockets {
+        let payloads = payloads_until_complete(socket, "w").await;
+        let seen: Vec<&Value> = payloads.iter().map(|p| &p["data"]["whoAmI"]).collect();
+        let expected = json!(format!("Bearer {user}"));
+        assert_eq!(seen, [&expected, &expected, &expected], "{user}");
+    }
+    assert_eq!(
+        proxy.connections(),
+        1,
+        "two clients' subscriptions went over one connection to reviews"
+    );
+}
+
+#[tokio::test]
+async fn a_subgraph_restart_is_survived_by_subscribing_again() {
+    let (_shop, proxy, router) =
+        router_with_proxied_reviews(|c| c.subscriptions.upstream_reconnect_secs = 30).await;
+    let mut socket = connect(&router, "graphql-transport-ws").await;
+    init(&mut socket, json!({})).await;
+    send(
+        &mut socket,
+        json!({ "id": "r", "type": "subscribe", "payload": {
+            "query": "subscription { reviewAdded(upc: \"1\", forever: true, everyMs: 20) { body } }"
+        } }),
+    )
+    .await;
+    assert_eq!(recv(&mut socket).await.unwrap()["type"], "next");
+    // The subgraph goes away, and comes back while the router is still retrying.
+    proxy.disable();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.enable();
+    common::eventually("the router reconnected", || proxy.connections() >= 2).await;
+    // Events flow again on the same client subscription, with no error in between.
+    for _ in 0..3 {
+        let message = recv(&mut socket).await.unwrap();
+        assert_eq!(message["type"], "next", "{message}");
+        assert!(message["payload"].get("errors").is_none(), "{message}");
+    }
 }

@@ -9,7 +9,7 @@ use lettre::message::Mailbox;
 use service_kit::{
     CancellationToken,
     events::{BrokerCheck, EventBus, EventSource, WorkQueue},
-    graphql::DeletedAccounts,
+    graphql::{DeletedAccounts, OperationAuth},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     jwt::JwtVerifier,
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
@@ -96,7 +96,11 @@ impl Application {
             email_lease: config.smtp_timeout * 3 + Duration::from_secs(10),
         }));
         let hub = LiveHub::new();
+        let deleted: Arc<dyn DeletedAccounts> = Arc::new(DeletedUsers(store.clone()));
         let schema: NotificationsSchema = schema_builder()
+            // The router multiplexes subscriptions of many users over one websocket: each
+            // operation brings its own caller's token.
+            .extension(OperationAuth::new(verifier.clone(), Some(deleted.clone())))
             .data(service.clone())
             .data(hub.clone())
             .finish();
@@ -105,7 +109,6 @@ impl Application {
             Arc::new(BrokerCheck(bus)),
             Arc::new(MailCheck(mailer)),
         ];
-        let deleted: Arc<dyn DeletedAccounts> = Arc::new(DeletedUsers(store.clone()));
         let router = routes(schema, verifier, deleted, checks);
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();

@@ -2,8 +2,11 @@
 //! legacy `graphql-ws` sub-protocol).
 //!
 //! The connection is authenticated before async-graphql sees it: the first message must be
-//! `connection_init` with `{"Authorization": "Bearer <token>"}` in its payload, verified
-//! with the shared [`JwtVerifier`]. Following the protocol, a rejected `connection_init`
+//! `connection_init`, whose payload's `{"Authorization": "Bearer <token>"}` is verified
+//! with the shared [`JwtVerifier`]. A connection without a token is anonymous: its
+//! operations must each bring their caller's token in `extensions.headers` (the router's
+//! shared connections do; `service_kit::graphql::OperationAuth` verifies them), or they
+//! answer `UNAUTHENTICATED`. Following the protocol, a `connection_init` with a bad token
 //! closes the socket with `4403 Forbidden`, a `subscribe` before the connection is
 //! acknowledged with `4401 Unauthorized`, and no `connection_init` within 10 seconds with
 //! `4408`.
@@ -51,7 +54,8 @@ where
 
 /// What the client's first messages amounted to.
 enum Opening {
-    Accepted(Box<Identity>, Message),
+    /// With the connection's identity, when its `connection_init` had a token.
+    Accepted(Option<Box<Identity>>, Message),
     Rejected(u16, &'static str),
     Gone,
 }
@@ -87,11 +91,16 @@ async fn connection<Q, M, S>(
         }
         Opening::Gone => return,
     };
-    tracing::debug!(user = %identity.user_id, "websocket connection authenticated");
-    let auth = RequestAuth::Authenticated(*identity)
-        .unless_deleted(state.deleted_accounts.as_deref())
-        .await;
-    if !matches!(auth, RequestAuth::Authenticated(_)) {
+    let auth = match identity {
+        Some(identity) => {
+            tracing::debug!(user = %identity.user_id, "websocket connection authenticated");
+            RequestAuth::Authenticated(*identity)
+                .unless_deleted(state.deleted_accounts.as_deref())
+                .await
+        }
+        None => RequestAuth::Anonymous,
+    };
+    if matches!(auth, RequestAuth::Invalid(_)) {
         metrics::counter!("notifications_websocket_rejected_total", "code" => "4403").increment(1);
         let _ = sink
             .send(Message::Close(Some(CloseFrame {
@@ -133,8 +142,8 @@ async fn opening(
         match parsed.get("type").and_then(Value::as_str) {
             Some("connection_init") => {
                 return match authenticate(verifier, parsed.get("payload")).await {
-                    Some(identity) => Opening::Accepted(Box::new(identity), message),
-                    None => Opening::Rejected(4403, "Forbidden"),
+                    Ok(identity) => Opening::Accepted(identity.map(Box::new), message),
+                    Err(()) => Opening::Rejected(4403, "Forbidden"),
                 };
             }
             Some("ping") => {
@@ -150,19 +159,28 @@ async fn opening(
     Opening::Gone
 }
 
-/// The identity of a `connection_init` payload's `Authorization` (any case) bearer token.
-async fn authenticate(verifier: &JwtVerifier, payload: Option<&Value>) -> Option<Identity> {
-    let header = payload?
-        .as_object()?
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
-        .and_then(|(_, value)| value.as_str())?;
-    let token = bearer_token(header)?;
+/// The identity of a `connection_init` payload's `Authorization` (any case) bearer token:
+/// `Ok(None)` without one, `Err` for one that does not verify.
+async fn authenticate(
+    verifier: &JwtVerifier,
+    payload: Option<&Value>,
+) -> Result<Option<Identity>, ()> {
+    let header = payload
+        .and_then(Value::as_object)
+        .and_then(|p| {
+            p.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+        })
+        .map(|(_, value)| value.as_str().ok_or(()));
+    let Some(header) = header.transpose()? else {
+        return Ok(None);
+    };
+    let token = bearer_token(header).ok_or(())?;
     match verifier.verify(token).await.and_then(Identity::from_claims) {
-        Ok(identity) => Some(identity),
+        Ok(identity) => Ok(Some(identity)),
         Err(e) => {
             tracing::debug!(reason = %e, "websocket connection rejected");
-            None
+            Err(())
         }
     }
 }

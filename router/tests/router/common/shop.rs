@@ -478,6 +478,52 @@ impl ReviewsSubscription {
             Review(r)
         })
     }
+
+    /// The `Authorization` this operation carried (in `extensions.headers`, as the router
+    /// sends it over a shared connection), `count` times: whom the subgraph thinks it serves.
+    async fn who_am_i(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 3)] count: usize,
+    ) -> impl Stream<Item = String> + use<> {
+        let caller = ctx
+            .data_opt::<OperationAuthorization>()
+            .map_or_else(|| "anonymous".to_owned(), |a| a.0.clone());
+        futures::stream::iter(std::iter::repeat_n(caller, count)).then(|c| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            c
+        })
+    }
+}
+
+/// The operation's own `Authorization` header, from `extensions.headers`.
+#[derive(Clone)]
+pub struct OperationAuthorization(pub String);
+
+/// Puts each operation's own `Authorization` into its data, as a subgraph that shares one
+/// websocket among users reads identity.
+pub struct ReadOperationAuthorization;
+
+impl async_graphql::extensions::ExtensionFactory for ReadOperationAuthorization {
+    fn create(&self) -> Arc<dyn async_graphql::extensions::Extension> {
+        Arc::new(ReadOperationAuthorization)
+    }
+}
+
+#[async_trait::async_trait]
+impl async_graphql::extensions::Extension for ReadOperationAuthorization {
+    async fn prepare_request(
+        &self,
+        ctx: &async_graphql::extensions::ExtensionContext<'_>,
+        mut request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> async_graphql::ServerResult<async_graphql::Request> {
+        if let Some(v) = service_kit::graphql::operation_header(&request, "authorization") {
+            let v = v.to_owned();
+            request.data.insert(OperationAuthorization(v));
+        }
+        next.run(ctx, request).await
+    }
 }
 
 pub type ReviewsSchema = Schema<ReviewsQuery, ReviewsMutation, ReviewsSubscription>;
@@ -486,6 +532,7 @@ pub fn reviews_schema(calls: Arc<Mutex<Vec<String>>>) -> ReviewsSchema {
     Schema::build(ReviewsQuery, ReviewsMutation, ReviewsSubscription)
         .enable_federation()
         .enable_subscription_in_federation()
+        .extension(ReadOperationAuthorization)
         .data(calls)
         .finish()
 }

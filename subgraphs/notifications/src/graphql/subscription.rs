@@ -9,8 +9,9 @@ use crate::live::LiveHub;
 
 pub struct Subscription;
 
-/// Live updates over a websocket (`graphql-transport-ws`, authenticated by the
-/// `connection_init` payload `{"Authorization": "Bearer <token>"}`).
+/// Live updates over a websocket (`graphql-transport-ws`), authenticated by the
+/// `connection_init` payload `{"Authorization": "Bearer <token>"}` or, per operation, by
+/// `extensions.headers.authorization` (how the router shares one connection among users).
 #[SubscriptionObject]
 impl Subscription {
     /// The signed-in user's new notifications, as they are created. The subscription

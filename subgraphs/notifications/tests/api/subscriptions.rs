@@ -20,7 +20,8 @@ use crate::{
 
 contract!(
     subscribers_get_their_own_notifications_and_nobody_elses,
-    a_connection_without_a_valid_token_is_closed_with_4403,
+    a_connection_with_a_bad_token_is_closed_with_4403,
+    one_anonymous_connection_carries_each_operations_own_caller,
     subscribing_before_connection_init_is_closed_with_4401,
     the_subscription_completes_when_the_token_expires,
     a_subscriber_no_account_event_introduced_is_emailed_at_the_tokens_address,
@@ -134,13 +135,12 @@ async fn subscribers_get_their_own_notifications_and_nobody_elses(backend: Backe
     let _ = alice_ws.close(None).await;
 }
 
-async fn a_connection_without_a_valid_token_is_closed_with_4403(backend: Backend) {
+async fn a_connection_with_a_bad_token_is_closed_with_4403(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = Uuid::new_v4();
     let expired = app.keys.sign(&tokens::claims(user, Role::User, -3600));
     let foreign = tokens::token_for(&tokens::generate(), user);
     for payload in [
-        json!({}),
         json!({ "Authorization": "Bearer not.a.token" }),
         json!({ "Authorization": format!("Bearer {expired}") }),
         json!({ "Authorization": format!("Bearer {foreign}") }),
@@ -162,6 +162,79 @@ async fn a_connection_without_a_valid_token_is_closed_with_4403(backend: Backend
     )
     .await;
     assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+}
+
+/// How the router shares one websocket among its clients: the connection is anonymous and
+/// every operation brings its caller's token in `extensions.headers`. Each operation gets
+/// its own caller's notifications and nobody else's; one without a token, or with a bad
+/// one, is refused on its own while the others go on.
+async fn one_anonymous_connection_carries_each_operations_own_caller(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut socket = open(&app.ws_url).await;
+    send(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": {} }),
+    )
+    .await;
+    assert_eq!(next(&mut socket).await.unwrap()["type"], "connection_ack");
+    let subscribe = |id: &str, authorization: Option<String>| {
+        let mut payload = json!({ "query": "subscription { notificationAdded { id kind } }" });
+        if let Some(authorization) = authorization {
+            payload["extensions"] = json!({ "headers": { "authorization": authorization } });
+        }
+        json!({ "id": id, "type": "subscribe", "payload": payload })
+    };
+    // A refused operation answers one error, then completes.
+    for (id, authorization) in [
+        ("anonymous", None),
+        ("forged", Some("Bearer not.a.token".into())),
+    ] {
+        send(&mut socket, subscribe(id, authorization)).await;
+        let refused = next(&mut socket).await.unwrap();
+        assert_eq!(refused["id"], id, "{refused}");
+        assert_eq!(
+            refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{refused}"
+        );
+        let done = next(&mut socket).await.unwrap();
+        assert_eq!(
+            (&done["id"], &done["type"]),
+            (&json!(id), &json!("complete"))
+        );
+    }
+    let bearer = |user| Some(format!("Bearer {}", tokens::token_for(&app.keys, user)));
+    send(&mut socket, subscribe("a", bearer(alice))).await;
+    send(&mut socket, subscribe("b", bearer(bob))).await;
+    crate::helpers::wait_for("both subscriptions", || async {
+        (app.hub.subscriptions(alice) == 1 && app.hub.subscriptions(bob) == 1).then_some(())
+    })
+    .await;
+    app.fixture
+        .publish(&PaymentCreated(payment(alice, 1000, "PENDING")))
+        .await;
+    app.wait_for_notifications(alice, 1).await;
+    app.fixture
+        .publish(&PaymentCreated(payment(bob, 2000, "PENDING")))
+        .await;
+    app.wait_for_notifications(bob, 1).await;
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..2 {
+        let message = next(&mut socket).await.unwrap();
+        assert_eq!(message["type"], "next", "{message}");
+        let id = message["id"].as_str().unwrap().to_owned();
+        let notification = message["payload"]["data"]["notificationAdded"]["id"].clone();
+        assert!(
+            seen.insert(id, notification).is_none(),
+            "one event per operation"
+        );
+    }
+    let token = tokens::token_for(&app.keys, alice);
+    let alices = app.notifications_of(alice, &token, "").await;
+    assert_eq!(seen["a"], alices["notifications"]["edges"][0]["node"]["id"]);
+    let token = tokens::token_for(&app.keys, bob);
+    let bobs = app.notifications_of(bob, &token, "").await;
+    assert_eq!(seen["b"], bobs["notifications"]["edges"][0]["node"]["id"]);
 }
 
 async fn subscribing_before_connection_init_is_closed_with_4401(backend: Backend) {

@@ -120,10 +120,87 @@ impl RequestError {
         }
     }
 
+    /// The first error's code.
+    pub fn code(&self) -> Option<&str> {
+        self.errors.first().and_then(GraphQLError::code)
+    }
+
     pub fn bad_request(message: impl Into<String>, code: &str) -> Self {
         Self::new(
             axum::http::StatusCode::BAD_REQUEST,
             GraphQLError::new(message, code),
         )
+    }
+}
+
+impl RequestError {
+    /// The status and errors as an HTTP response (`application/json`; the HTTP transport
+    /// picks the media type the client asked for).
+    pub fn into_response(self) -> axum::response::Response {
+        count_errors(&self.errors);
+        let mut response = json_response(self.status, error_body(&self.errors));
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        if self.status == axum::http::StatusCode::METHOD_NOT_ALLOWED {
+            response.headers_mut().insert(
+                axum::http::header::ALLOW,
+                axum::http::HeaderValue::from_static("POST"),
+            );
+        }
+        if self.status == axum::http::StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl axum::response::IntoResponse for RequestError {
+    fn into_response(self) -> axum::response::Response {
+        RequestError::into_response(self)
+    }
+}
+
+/// `{"errors": [...]}`.
+pub fn error_body(errors: &[GraphQLError]) -> Vec<u8> {
+    let mut body = b"{\"errors\":".to_vec();
+    let _ = serde_json::to_writer(&mut body, errors);
+    body.push(b'}');
+    body
+}
+
+pub(crate) fn json_response(
+    status: axum::http::StatusCode,
+    body: impl Into<axum::body::Body>,
+) -> axum::response::Response {
+    let mut response = axum::response::Response::new(body.into());
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `router_errors_total{code}`: what went wrong, for the dashboards and alerts. Codes are
+/// a small fixed set (ours and the subgraphs'), so the label stays bounded; anything else
+/// is counted as `OTHER`.
+pub(crate) fn count_errors(errors: &[GraphQLError]) {
+    for error in errors {
+        let code = match error.code() {
+            Some(code)
+                if code.len() <= 40
+                    && code.bytes().all(|b| b.is_ascii_uppercase() || b == b'_') =>
+            {
+                code.to_owned()
+            }
+            _ => "OTHER".to_owned(),
+        };
+        metrics::counter!("router_errors_total", "code" => code).increment(1);
     }
 }

@@ -1,0 +1,181 @@
+//! Execute: a prepared operation with its variables becomes one response (queries and
+//! mutations; identical concurrent queries share one execution) or a stream of them
+//! (subscriptions, whose events each run the rest of the plan).
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use bytes::Bytes;
+use futures::FutureExt;
+use serde_json::{Map, Value};
+use service_kit::graphql::operation_label;
+use tokio::sync::mpsc;
+
+use super::{Execution, error::RequestError};
+use crate::{
+    auth::Caller,
+    executor::{self, ExecutionInput, ExecutionOutput},
+    planner::{PreparedOperation, schema::OperationType},
+    server::{AppState, Runtime},
+    telemetry::TraceContext,
+};
+
+/// What kind of payloads a stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamKind {
+    /// A subscription: each payload a whole response (`{"data":…}`).
+    Subscription,
+    /// `@defer`: the initial payload (`{"data":…,"hasNext":true}`), then incremental ones
+    /// (`{"incremental":[…],"hasNext":…}`).
+    Incremental,
+}
+
+/// Response payloads (GraphQL response JSON objects) one after another; the stream ends
+/// when the sender is dropped, or after an `Err`: errors that end it (a subgraph gone),
+/// which each transport reports in its own way. Dropping the receiver stops the work
+/// behind it.
+pub(crate) struct PayloadStream {
+    pub kind: StreamKind,
+    pub payloads: mpsc::Receiver<StreamItem>,
+}
+
+pub(crate) type StreamItem = Result<Bytes, Vec<crate::error::GraphQLError>>;
+
+/// An operation ready to run.
+pub(crate) struct Ready {
+    pub query: String,
+    pub operation_name: Option<String>,
+    pub prepared: Arc<PreparedOperation>,
+    pub variables: Map<String, Value>,
+    /// Headers every subgraph request carries.
+    pub forward: HeaderMap,
+    pub caller: Option<Caller>,
+}
+
+pub(crate) async fn execute(
+    state: &AppState,
+    runtime: &Arc<Runtime>,
+    ready: Ready,
+) -> Result<Execution, RequestError> {
+    match ready.prepared.kind {
+        OperationType::Subscription => crate::subscriptions::start(state, runtime, ready)
+            .await
+            .map(Execution::Stream),
+        OperationType::Query if state.config.traffic.dedupe.client_requests => {
+            Ok(Execution::Single(execute_shared(runtime, ready).await))
+        }
+        _ => Ok(Execution::Single(
+            executor::execute(ExecutionInput {
+                schema: &runtime.supergraph.schema,
+                client: &runtime.client,
+                prepared: &ready.prepared,
+                variables: &ready.variables,
+                headers: &ready.forward,
+            })
+            .await,
+        )),
+    }
+}
+
+/// What makes two client operations identical: the same prepared document, the same
+/// variables and every header that reaches a subgraph (the trace context aside).
+#[derive(PartialEq, Eq, Hash)]
+pub(crate) struct OperationKey {
+    query: String,
+    operation_name: Option<String>,
+    variables: Vec<u8>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Executes a query, or waits for the identical one already executing (`traffic.dedupe`).
+async fn execute_shared(runtime: &Arc<Runtime>, ready: Ready) -> ExecutionOutput {
+    let Ready {
+        query,
+        operation_name,
+        prepared,
+        variables,
+        forward,
+        ..
+    } = ready;
+    let label = operation_label(prepared.name.as_deref());
+    let key = OperationKey {
+        query,
+        operation_name,
+        // Coerced variables are a BTreeMap: the same values always serialize alike.
+        variables: if variables.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&variables).unwrap_or_default()
+        },
+        headers: without_trace_context(&forward),
+    };
+    let shared_runtime = Arc::clone(runtime);
+    runtime
+        .operations
+        .run(
+            key,
+            move || {
+                async move {
+                    executor::execute(ExecutionInput {
+                        schema: &shared_runtime.supergraph.schema,
+                        client: &shared_runtime.client,
+                        prepared: &prepared,
+                        variables: &variables,
+                        headers: &forward,
+                    })
+                    .await
+                }
+                .boxed()
+            },
+            |joined| {
+                if joined {
+                    metrics::counter!("router_deduplicated_requests_total", "level" => "client", "operation" => label)
+                        .increment(1);
+                }
+            },
+        )
+        .await
+}
+
+/// The headers that make requests differ: all but the trace context (each request has
+/// its own span, and sharing one answer must not depend on it).
+pub(crate) fn without_trace_context(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(name, _)| *name != "traceparent" && *name != "tracestate")
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
+/// Headers every subgraph request of this operation carries.
+pub(crate) fn forward_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: Option<&Caller>,
+    trace: &TraceContext,
+) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    match caller {
+        Some(c) => {
+            out.insert(header::AUTHORIZATION, c.authorization.clone());
+            if let Some(name) = state.auth.as_ref().and_then(|a| a.claims_header())
+                && let Ok(value) = HeaderValue::from_str(&c.claims.to_string())
+            {
+                out.insert(name.clone(), value);
+            }
+        }
+        None => {
+            // Without JWT configuration the router does not judge tokens: subgraphs do.
+            if state.auth.is_none()
+                && let Some(v) = headers.get(header::AUTHORIZATION)
+            {
+                out.insert(header::AUTHORIZATION, v.clone());
+            }
+        }
+    }
+    out.insert(HeaderName::from_static("traceparent"), trace.child_header());
+    if let Some(v) = headers.get("tracestate") {
+        out.insert(HeaderName::from_static("tracestate"), v.clone());
+    }
+    out
+}

@@ -1,0 +1,176 @@
+//! One request pipeline for every transport. A transport (HTTP GET/POST, SSE, multipart,
+//! websocket) decodes what it received into a [`GraphQLRequest`] and authenticates its
+//! caller; [`run`] then takes the operation through the same stages whatever the transport:
+//!
+//! 1. `prepare`: parse, validate, normalize and plan (cached by document);
+//! 2. `limits`: what this operation may do over this transport, and the caller's budget;
+//! 3. `variables`: coercion against the operation's declared types;
+//! 4. `execute`: one response, or a stream of them (subscriptions, `@defer`);
+//!
+//! and `encode` writes the outcome in the transport's format. So a setting (the operation
+//! timeout), a metric (`router_requests_total{operation,outcome,transport}`) and an error
+//! code mean the same thing over each transport.
+
+pub(crate) mod decode;
+pub(crate) mod encode;
+pub mod error;
+pub(crate) mod execute;
+pub(crate) mod limits;
+pub(crate) mod prepare;
+pub mod variables;
+
+use std::{net::IpAddr, time::Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use service_kit::graphql::operation_label;
+use tracing::Instrument;
+
+use crate::{auth::Caller, executor::ExecutionOutput, server::AppState, telemetry::TraceContext};
+pub use decode::{GraphQLRequest, PostBody};
+use error::{GraphQLError, RequestError, codes};
+
+/// How an operation reached the router, which decides what it may do (no mutation over
+/// GET, subscriptions and `@defer` only where results can stream) and labels its metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Transport {
+    pub kind: TransportKind,
+    /// Whether results can arrive one after another (a websocket, or an HTTP client that
+    /// accepts `text/event-stream` or `multipart/mixed`).
+    pub streams: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TransportKind {
+    HttpGet,
+    HttpPost,
+    WebSocket,
+}
+
+impl Transport {
+    pub(crate) const WEBSOCKET: Self = Self {
+        kind: TransportKind::WebSocket,
+        streams: true,
+    };
+
+    fn label(self) -> &'static str {
+        match (self.kind, self.streams) {
+            (TransportKind::WebSocket, _) => "websocket",
+            (_, true) => "http_stream",
+            (_, false) => "http",
+        }
+    }
+}
+
+/// One operation as a transport hands it in.
+pub(crate) struct Operation {
+    pub request: GraphQLRequest,
+    pub caller: Option<Caller>,
+    pub client_ip: Option<IpAddr>,
+    /// The client's headers: the trace context to continue, and `Authorization` to pass
+    /// on when the router itself verifies no tokens.
+    pub headers: HeaderMap,
+    pub transport: Transport,
+}
+
+/// What an operation produced.
+pub(crate) enum Execution {
+    /// One response payload.
+    Single(ExecutionOutput),
+    /// Payloads one after another.
+    Stream(execute::PayloadStream),
+}
+
+/// Runs one operation through every stage, within the operation timeout (for a stream:
+/// until it starts), counting it in `router_requests_total` and
+/// `router_request_duration_seconds`.
+pub(crate) async fn run(state: &AppState, operation: Operation) -> Result<Execution, RequestError> {
+    let started = Instant::now();
+    let trace = TraceContext::from_headers(&operation.headers);
+    let span = tracing::info_span!(
+        "graphql_request",
+        trace_id = %trace.trace_id,
+        operation = tracing::field::Empty,
+        kind = tracing::field::Empty,
+    );
+    let transport = operation.transport;
+    let timeout = std::time::Duration::from_millis(state.config.limits.operation_timeout_ms);
+    let mut name: Option<String> = operation.request.operation_name.clone();
+    let work = stages(state, operation, &trace, &mut name).instrument(span.clone());
+    let result = match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result,
+        Err(_) => Err(RequestError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            GraphQLError::new("the operation timed out", codes::OPERATION_TIMEOUT),
+        )),
+    };
+    let outcome = match &result {
+        Ok(Execution::Single(output)) if output.errors.is_empty() => "ok",
+        Ok(Execution::Single(_)) => "error",
+        Ok(Execution::Stream(_)) => "stream",
+        Err(e) if e.status == StatusCode::GATEWAY_TIMEOUT => "timeout",
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        Err(_) => "request_error",
+    };
+    match &result {
+        Ok(Execution::Single(output)) => error::count_errors(&output.errors),
+        Ok(Execution::Stream(_)) => {}
+        Err(e) => error::count_errors(&e.errors),
+    }
+    let labels = [
+        ("operation", operation_label(name.as_deref())),
+        ("outcome", outcome.to_owned()),
+        ("transport", transport.label().to_owned()),
+    ];
+    metrics::counter!("router_requests_total", &labels).increment(1);
+    metrics::histogram!("router_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    // One line per request is what metrics are for; at debug it helps tracing a problem.
+    span.in_scope(|| {
+        tracing::debug!(
+            outcome,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "graphql request"
+        );
+    });
+    result
+}
+
+async fn stages(
+    state: &AppState,
+    operation: Operation,
+    trace: &TraceContext,
+    name: &mut Option<String>,
+) -> Result<Execution, RequestError> {
+    let Operation {
+        request,
+        caller,
+        client_ip,
+        headers,
+        transport,
+    } = operation;
+    let runtime = state.runtime();
+    let prepared = prepare::prepare(&runtime, &request).await?;
+    if prepared.name.is_some() {
+        name.clone_from(&prepared.name);
+    }
+    let span = tracing::Span::current();
+    span.record("operation", operation_label(prepared.name.as_deref()));
+    span.record("kind", prepared.kind.as_str());
+    limits::check_transport(&prepared, transport)?;
+    limits::check_user_limit(state, &prepared, caller.as_ref(), client_ip).await?;
+    let variables = variables::coerce(&runtime.supergraph.schema, &prepared, request.variables)?;
+    let forward = execute::forward_headers(state, &headers, caller.as_ref(), trace);
+    execute::execute(
+        state,
+        &runtime,
+        execute::Ready {
+            query: request.query.unwrap_or_default(),
+            operation_name: request.operation_name,
+            prepared,
+            variables,
+            forward,
+            caller,
+        },
+    )
+    .await
+}
