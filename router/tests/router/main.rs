@@ -14,5 +14,6 @@ mod gateways;
 mod jwt;
 mod limits;
 mod reload;
+mod requires;
 mod resilience;
 mod subscriptions;
