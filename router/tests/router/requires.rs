@@ -20,6 +20,7 @@ async fn assert_data(router: &TestRouter, query: &str, expected: Value) {
 /// `requires-with-argument-conflict`: one entity fetch needs b's `price` in USD and in EUR.
 mod argument_conflict {
     use super::*;
+    use common::requires::argument_conflict::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::argument_conflict::config().await).await
@@ -30,7 +31,7 @@ mod argument_conflict {
         let router = router().await;
         assert_data(
             &router,
-            "query { products { upc name shippingEstimate shippingEstimateEUR isExpensiveCategory } }",
+            ops::PRODUCTS_WITH_BOTH_ESTIMATES,
             json!({ "products": [
                 { "upc": "p1", "name": "p-name-1", "shippingEstimate": 110,
                   "shippingEstimateEUR": 220, "isExpensiveCategory": false },
@@ -46,6 +47,7 @@ mod argument_conflict {
 /// client's selection of the same field.
 mod argument {
     use super::*;
+    use common::requires::argument::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::argument::config().await).await
@@ -65,7 +67,7 @@ mod argument {
         let router = router().await;
         assert_data(
             &router,
-            "query { products { upc name shippingEstimate } }",
+            ops::PRODUCTS_SHIPPING_ESTIMATE,
             json!({ "products": [
                 { "upc": "p1", "name": "p-name-1", "shippingEstimate": 110 },
                 { "upc": "p2", "name": "p-name-2", "shippingEstimate": 440 }
@@ -79,7 +81,7 @@ mod argument {
         let router = router().await;
         assert_data(
             &router,
-            "{ feed { author { id } } }",
+            ops::FEED_AUTHOR,
             json!({ "feed": [{ "author": { "id": "a2" } }, { "author": { "id": "a1" } }] }),
         )
         .await;
@@ -90,7 +92,7 @@ mod argument {
         let router = router().await;
         assert_data(
             &router,
-            "query { feed { author { id } comments(limit: 1) { id } } }",
+            ops::FEED_AUTHOR_AND_ONE_COMMENT,
             authors_and_first_comments(),
         )
         .await;
@@ -101,7 +103,7 @@ mod argument {
         let router = router().await;
         assert_data(
             &router,
-            "query { feed { comments(limit: 3) { isCommentSpam } } }",
+            ops::FEED_COMMENT_SPAM,
             json!({ "feed": [
                 { "comments": [
                     { "isCommentSpam": false }, { "isCommentSpam": false }, { "isCommentSpam": true }
@@ -119,7 +121,7 @@ mod argument {
         let router = router().await;
         assert_data(
             &router,
-            "query ($limit: Int = 1) { feed { author { id } comments(limit: $limit) { id } } }",
+            ops::FEED_AUTHOR_AND_COMMENTS_BY_VARIABLE,
             authors_and_first_comments(),
         )
         .await;
@@ -130,11 +132,7 @@ mod argument {
         let router = router().await;
         assert_data(
             &router,
-            "query ($limit: Int = 1) {
-                feed { author { id } ...Foo ...Bar }
-            }
-            fragment Foo on Post { comments(limit: $limit) { id } }
-            fragment Bar on Post { comments(limit: $limit) { id } }",
+            ops::FEED_AUTHOR_AND_COMMENTS_IN_FRAGMENTS,
             authors_and_first_comments(),
         )
         .await;
@@ -145,6 +143,7 @@ mod argument {
 /// whose types is inaccessible.
 mod fragments {
     use super::*;
+    use common::requires::fragments::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::fragments::config().await).await
@@ -155,7 +154,7 @@ mod fragments {
         let router = router().await;
         assert_data(
             &router,
-            "query { b { id data { __typename } } bb { id data { __typename } } }",
+            ops::B_AND_BB_DATA_TYPENAME,
             json!({
                 "b": { "id": "e1", "data": null },
                 "bb": { "id": "e2", "data": { "__typename": "Qux" } }
@@ -169,7 +168,7 @@ mod fragments {
         let router = router().await;
         assert_data(
             &router,
-            "query { a { requirer } }",
+            ops::A_REQUIRER,
             json!({ "a": { "requirer": "q1-foo_requirer" } }),
         )
         .await;
@@ -180,7 +179,7 @@ mod fragments {
         let router = router().await;
         assert_data(
             &router,
-            "query { a { data { __typename } requirer } }",
+            ops::A_DATA_AND_REQUIRER,
             json!({ "a": { "data": { "__typename": "Qux" }, "requirer": "q1-foo_requirer" } }),
         )
         .await;
@@ -191,7 +190,7 @@ mod fragments {
         let router = router().await;
         assert_data(
             &router,
-            "query { bb { data { __typename } requirer } }",
+            ops::BB_DATA_AND_REQUIRER,
             json!({ "bb": { "data": { "__typename": "Qux" }, "requirer": "q1-foo_requirer" } }),
         )
         .await;
@@ -202,7 +201,7 @@ mod fragments {
         let router = router().await;
         assert_data(
             &router,
-            "query { b { data { __typename } requirer } }",
+            ops::B_DATA_AND_REQUIRER,
             json!({ "b": { "data": null, "requirer": "b1-foo_requirer" } }),
         )
         .await;
@@ -213,7 +212,7 @@ mod fragments {
         let router = router().await;
         assert_data(
             &router,
-            "query { bb { data { __typename } requirer2 } }",
+            ops::BB_DATA_AND_REQUIRER2,
             json!({ "bb": { "data": { "__typename": "Qux" }, "requirer2": "q1-foo_requirer2" } }),
         )
         .await;
@@ -223,6 +222,7 @@ mod fragments {
 /// `requires-interface`: requirements through an interface-typed field.
 mod interface {
     use super::*;
+    use common::requires::interface::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::interface::config().await).await
@@ -231,34 +231,19 @@ mod interface {
     #[tokio::test]
     async fn a_requirement_on_an_interface_field_fetched_from_another_subgraph() {
         let router = router().await;
-        assert_data(
-            &router,
-            "query { a { city } }",
-            json!({ "a": { "city": "a1-city" } }),
-        )
-        .await;
+        assert_data(&router, ops::A_CITY, json!({ "a": { "city": "a1-city" } })).await;
     }
 
     #[tokio::test]
     async fn a_requirement_on_an_interface_field_fetched_with_the_root() {
         let router = router().await;
-        assert_data(
-            &router,
-            "query { b { city } }",
-            json!({ "b": { "city": "a2-city" } }),
-        )
-        .await;
+        assert_data(&router, ops::B_CITY, json!({ "b": { "city": "a2-city" } })).await;
     }
 
     #[tokio::test]
     async fn a_requirement_behind_a_type_condition_the_value_does_not_meet_is_not_sent() {
         let router = router().await;
-        assert_data(
-            &router,
-            "query { a { country } }",
-            json!({ "a": { "country": null } }),
-        )
-        .await;
+        assert_data(&router, ops::A_COUNTRY, json!({ "a": { "country": null } })).await;
     }
 
     #[tokio::test]
@@ -266,7 +251,7 @@ mod interface {
         let router = router().await;
         assert_data(
             &router,
-            "query { a { address { __typename id } } }",
+            ops::A_ADDRESS,
             json!({ "a": { "address": { "__typename": "HomeAddress", "id": "a1" } } }),
         )
         .await;
@@ -277,7 +262,7 @@ mod interface {
         let router = router().await;
         assert_data(
             &router,
-            "query { b { address { __typename id } } }",
+            ops::B_ADDRESS,
             json!({ "b": { "address": { "__typename": "WorkAddress", "id": "a2" } } }),
         )
         .await;
@@ -287,6 +272,7 @@ mod interface {
 /// `requires-circular`: requirements going back and forth between two subgraphs.
 mod circular {
     use super::*;
+    use common::requires::circular::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::circular::config().await).await
@@ -297,7 +283,7 @@ mod circular {
         let router = router().await;
         assert_data(
             &router,
-            "{ feed { byNovice } }",
+            ops::FEED_BY_NOVICE,
             json!({ "feed": [{ "byNovice": true }, { "byNovice": false }] }),
         )
         .await;
@@ -308,7 +294,7 @@ mod circular {
         let router = router().await;
         assert_data(
             &router,
-            "{ feed { byExpert } }",
+            ops::FEED_BY_EXPERT,
             json!({ "feed": [{ "byExpert": false }, { "byExpert": true }] }),
         )
         .await;
@@ -318,6 +304,7 @@ mod circular {
 /// `requires-requires`: chains of requirements across four subgraphs.
 mod requires_requires {
     use super::*;
+    use common::requires::requires_requires::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::requires_requires::config().await).await
@@ -328,7 +315,7 @@ mod requires_requires {
         let router = router().await;
         assert_data(
             &router,
-            "query { product { canAfford } }",
+            ops::CAN_AFFORD,
             json!({ "product": { "canAfford": false } }),
         )
         .await;
@@ -339,7 +326,7 @@ mod requires_requires {
         let router = router().await;
         assert_data(
             &router,
-            "query { product { isExpensive } }",
+            ops::IS_EXPENSIVE,
             json!({ "product": { "isExpensive": true } }),
         )
         .await;
@@ -350,7 +337,7 @@ mod requires_requires {
         let router = router().await;
         assert_data(
             &router,
-            "query { product { isExpensive canAfford } }",
+            ops::IS_EXPENSIVE_AND_CAN_AFFORD,
             json!({ "product": { "isExpensive": true, "canAfford": false } }),
         )
         .await;
@@ -361,7 +348,7 @@ mod requires_requires {
         let router = router().await;
         assert_data(
             &router,
-            "query { product { canAffordWithDiscount } }",
+            ops::CAN_AFFORD_WITH_DISCOUNT,
             json!({ "product": { "canAffordWithDiscount": true } }),
         )
         .await;
@@ -372,7 +359,7 @@ mod requires_requires {
         let router = router().await;
         assert_data(
             &router,
-            "query { product { canAfford canAffordWithDiscount } }",
+            ops::CAN_AFFORD_BOTH_WAYS,
             json!({ "product": { "canAfford": false, "canAffordWithDiscount": true } }),
         )
         .await;
@@ -383,6 +370,7 @@ mod requires_requires {
 /// entity interface's owner.
 mod interface_object {
     use super::*;
+    use common::requires::interface_object::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::interface_object::config().await).await
@@ -407,7 +395,7 @@ mod interface_object {
         let router = router().await;
         assert_data(
             &router,
-            "query { anotherUsers { id name username } }",
+            ops::ANOTHER_USERS,
             json!({ "anotherUsers": users() }),
         )
         .await;
@@ -416,12 +404,7 @@ mod interface_object {
     #[tokio::test]
     async fn a_requirement_sent_to_an_interface_object_from_concrete_types() {
         let router = router().await;
-        assert_data(
-            &router,
-            "query { users { id name username } }",
-            json!({ "users": users() }),
-        )
-        .await;
+        assert_data(&router, ops::USERS, json!({ "users": users() })).await;
     }
 
     #[tokio::test]
@@ -429,7 +412,7 @@ mod interface_object {
         let router = router().await;
         assert_data(
             &router,
-            "query { anotherUsers { ... on User { age } } }",
+            ops::ANOTHER_USERS_AGE,
             json!({ "anotherUsers": [{ "age": 11 }, { "age": 22 }] }),
         )
         .await;
@@ -440,7 +423,7 @@ mod interface_object {
         let router = router().await;
         assert_data(
             &router,
-            "query { users { ... on User { age } } }",
+            ops::USERS_AGE,
             json!({ "users": [{ "age": 11 }, { "age": 22 }] }),
         )
         .await;
@@ -451,7 +434,7 @@ mod interface_object {
         let router = router().await;
         assert_data(
             &router,
-            "query { anotherUsers { ... on User { age id name username } id name } }",
+            ops::ANOTHER_USERS_IN_AND_OUT_OF_A_FRAGMENT,
             json!({ "anotherUsers": users_with_ages() }),
         )
         .await;
@@ -462,7 +445,7 @@ mod interface_object {
         let router = router().await;
         assert_data(
             &router,
-            "query { users { ... on User { age id name username } id name } }",
+            ops::USERS_IN_AND_OUT_OF_A_FRAGMENT,
             json!({ "users": users_with_ages() }),
         )
         .await;
@@ -472,7 +455,7 @@ mod interface_object {
     #[tokio::test]
     async fn a_requirement_from_concrete_types_inside_a_concrete_fragment_again() {
         let router = router().await;
-        let query = "query { users { ... on User { age id name username } id name } }";
+        let query = ops::USERS_IN_AND_OUT_OF_A_FRAGMENT;
         assert_data(&router, query, json!({ "users": users_with_ages() })).await;
         assert_data(&router, query, json!({ "users": users_with_ages() })).await;
     }
@@ -481,6 +464,7 @@ mod interface_object {
 /// `override-with-requires`: requirements of a field another subgraph took over.
 mod overrides {
     use super::*;
+    use common::requires::overrides::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::overrides::config().await).await
@@ -489,10 +473,9 @@ mod overrides {
     #[tokio::test]
     async fn requirements_of_an_overridden_field_come_from_its_new_owner() {
         let router = router().await;
-        let selection = "{ id name aName cName }";
         assert_data(
             &router,
-            &format!("{{ userInA {selection} userInB {selection} userInC {selection} }}"),
+            ops::EVERY_USER_EVERY_NAME,
             json!({
                 "userInA": { "id": "u1", "name": "u1-name", "aName": "a__u1-name", "cName": "c__u1-name" },
                 "userInB": { "id": "u2", "name": "u2-name", "aName": "a__u2-name", "cName": "c__u2-name" },
@@ -507,7 +490,7 @@ mod overrides {
         let router = router().await;
         assert_data(
             &router,
-            "query { userInC { cName } }",
+            ops::USER_IN_C_C_NAME,
             json!({ "userInC": { "cName": "c__u3-name" } }),
         )
         .await;
@@ -518,7 +501,7 @@ mod overrides {
         let router = router().await;
         assert_data(
             &router,
-            "query { userInA { cName } }",
+            ops::USER_IN_A_C_NAME,
             json!({ "userInA": { "cName": "c__u1-name" } }),
         )
         .await;
@@ -529,7 +512,7 @@ mod overrides {
         let router = router().await;
         assert_data(
             &router,
-            "query { userInA { aName } }",
+            ops::USER_IN_A_A_NAME,
             json!({ "userInA": { "aName": "a__u1-name" } }),
         )
         .await;
@@ -539,6 +522,7 @@ mod overrides {
 /// `simple-requires-provides`: requirements next to `@provides`.
 mod provides {
     use super::*;
+    use common::requires::provides::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::provides::config().await).await
@@ -547,12 +531,7 @@ mod provides {
     #[tokio::test]
     async fn a_root_field() {
         let router = router().await;
-        assert_data(
-            &router,
-            "query { me { id } }",
-            json!({ "me": { "id": "u1" } }),
-        )
-        .await;
+        assert_data(&router, ops::ME, json!({ "me": { "id": "u1" } })).await;
     }
 
     #[tokio::test]
@@ -560,7 +539,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { me { id reviews { id } } }",
+            ops::ME_REVIEWS,
             json!({ "me": { "id": "u1", "reviews": [{ "id": "r1" }, { "id": "r2" }] } }),
         )
         .await;
@@ -571,7 +550,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { me { reviews { id author { id username } product { inStock } } } }",
+            ops::ME_REVIEWS_AUTHOR_AND_STOCK,
             json!({ "me": { "reviews": [
                 { "id": "r1", "author": { "id": "u1", "username": "u-username-1" },
                   "product": { "inStock": true } },
@@ -587,7 +566,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { products { name } }",
+            ops::PRODUCT_NAMES,
             json!({ "products": [{ "name": "p-name-1" }, { "name": "p-name-2" }] }),
         )
         .await;
@@ -598,7 +577,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { products { price } }",
+            ops::PRODUCT_PRICES,
             json!({ "products": [{ "price": 11 }, { "price": 22 }] }),
         )
         .await;
@@ -609,7 +588,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { products { shippingEstimate } }",
+            ops::PRODUCT_SHIPPING_ESTIMATES,
             json!({ "products": [{ "shippingEstimate": 110 }, { "shippingEstimate": 440 }] }),
         )
         .await;
@@ -620,7 +599,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { products { shippingEstimate weight price } }",
+            ops::PRODUCT_SHIPPING_ESTIMATES_WEIGHTS_AND_PRICES,
             json!({ "products": [
                 { "shippingEstimate": 110, "weight": 1, "price": 11 },
                 { "shippingEstimate": 440, "weight": 2, "price": 22 }
@@ -634,7 +613,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "{ products { reviews { id author { username } product { name shippingEstimate } } } }",
+            ops::PRODUCT_REVIEWS_DEEP,
             json!({ "products": [
                 { "reviews": [{ "id": "r1", "author": { "username": "u-username-1" },
                                 "product": { "name": "p-name-1", "shippingEstimate": 110 } }] },
@@ -650,7 +629,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "{ me { reviews { product { reviews { id } } } } }",
+            ops::ME_REVIEWS_PRODUCT_REVIEWS,
             json!({ "me": { "reviews": [
                 { "product": { "reviews": [{ "id": "r1" }] } },
                 { "product": { "reviews": [{ "id": "r2" }] } }
@@ -664,7 +643,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { me { reviews { product { inStock } } } }",
+            ops::ME_REVIEWS_PRODUCT_STOCK,
             json!({ "me": { "reviews": [
                 { "product": { "inStock": true } }, { "product": { "inStock": false } }
             ] } }),
@@ -677,7 +656,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { me { reviews { product { shippingEstimate } } } }",
+            ops::ME_REVIEWS_PRODUCT_SHIPPING,
             json!({ "me": { "reviews": [
                 { "product": { "shippingEstimate": 110 } },
                 { "product": { "shippingEstimate": 440 } }
@@ -691,7 +670,7 @@ mod provides {
         let router = router().await;
         assert_data(
             &router,
-            "query { me { reviews { product { shippingEstimate shippingEstimateTag } } } }",
+            ops::ME_REVIEWS_PRODUCT_SHIPPING_AND_TAG,
             json!({ "me": { "reviews": [
                 { "product": { "shippingEstimate": 110, "shippingEstimateTag": "#p1#110#" } },
                 { "product": { "shippingEstimate": 440, "shippingEstimateTag": "#p2#440#" } }
@@ -705,6 +684,7 @@ mod provides {
 /// requirement.
 mod nested {
     use super::*;
+    use common::requires::nested::operations as ops;
 
     async fn router() -> TestRouter {
         TestRouter::start(common::requires::nested::config().await).await
@@ -715,7 +695,7 @@ mod nested {
         let router = router().await;
         assert_data(
             &router,
-            "query { user { aggregatedOrdersByStatus totalOrdersPrices } }",
+            ops::USER_ORDERS_AGGREGATES,
             json!({ "user": { "aggregatedOrdersByStatus": 1, "totalOrdersPrices": 0 } }),
         )
         .await;

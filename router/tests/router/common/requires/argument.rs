@@ -550,6 +550,33 @@ pub fn d_schema() -> Schema<DQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const PRODUCTS_SHIPPING_ESTIMATE: &str = "query { products { upc name shippingEstimate } }";
+    pub const FEED_AUTHOR: &str = "{ feed { author { id } } }";
+    pub const FEED_AUTHOR_AND_ONE_COMMENT: &str =
+        "query { feed { author { id } comments(limit: 1) { id } } }";
+    pub const FEED_COMMENT_SPAM: &str = "query { feed { comments(limit: 3) { isCommentSpam } } }";
+    pub const FEED_AUTHOR_AND_COMMENTS_BY_VARIABLE: &str =
+        "query ($limit: Int = 1) { feed { author { id } comments(limit: $limit) { id } } }";
+    pub const FEED_AUTHOR_AND_COMMENTS_IN_FRAGMENTS: &str =
+        "query ($limit: Int = 1) { feed { author { id } ...Foo ...Bar } }
+        fragment Foo on Post { comments(limit: $limit) { id } }
+        fragment Bar on Post { comments(limit: $limit) { id } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[
+        PRODUCTS_SHIPPING_ESTIMATE,
+        FEED_AUTHOR,
+        FEED_AUTHOR_AND_ONE_COMMENT,
+        FEED_COMMENT_SPAM,
+        FEED_AUTHOR_AND_COMMENTS_BY_VARIABLE,
+        FEED_AUTHOR_AND_COMMENTS_IN_FRAGMENTS,
+    ];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

@@ -249,6 +249,17 @@ pub fn b_schema() -> Schema<BQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const PRODUCTS_WITH_BOTH_ESTIMATES: &str =
+        "query { products { upc name shippingEstimate shippingEstimateEUR isExpensiveCategory } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[PRODUCTS_WITH_BOTH_ESTIMATES];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

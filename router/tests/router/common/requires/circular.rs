@@ -225,6 +225,17 @@ pub fn b_schema() -> Schema<BQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const FEED_BY_NOVICE: &str = "{ feed { byNovice } }";
+    pub const FEED_BY_EXPERT: &str = "{ feed { byExpert } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[FEED_BY_NOVICE, FEED_BY_EXPERT];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

@@ -320,6 +320,29 @@ pub fn b_schema() -> Schema<BQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const B_AND_BB_DATA_TYPENAME: &str =
+        "query { b { id data { __typename } } bb { id data { __typename } } }";
+    pub const A_REQUIRER: &str = "query { a { requirer } }";
+    pub const A_DATA_AND_REQUIRER: &str = "query { a { data { __typename } requirer } }";
+    pub const BB_DATA_AND_REQUIRER: &str = "query { bb { data { __typename } requirer } }";
+    pub const B_DATA_AND_REQUIRER: &str = "query { b { data { __typename } requirer } }";
+    pub const BB_DATA_AND_REQUIRER2: &str = "query { bb { data { __typename } requirer2 } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[
+        B_AND_BB_DATA_TYPENAME,
+        A_REQUIRER,
+        A_DATA_AND_REQUIRER,
+        BB_DATA_AND_REQUIRER,
+        B_DATA_AND_REQUIRER,
+        BB_DATA_AND_REQUIRER2,
+    ];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

@@ -314,6 +314,20 @@ pub fn b_schema() -> Schema<BQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const A_CITY: &str = "query { a { city } }";
+    pub const B_CITY: &str = "query { b { city } }";
+    pub const A_COUNTRY: &str = "query { a { country } }";
+    pub const A_ADDRESS: &str = "query { a { address { __typename id } } }";
+    pub const B_ADDRESS: &str = "query { b { address { __typename id } } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[A_CITY, B_CITY, A_COUNTRY, A_ADDRESS, B_ADDRESS];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

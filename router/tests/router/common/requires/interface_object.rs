@@ -161,6 +161,30 @@ pub fn b_schema() -> Schema<BQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const ANOTHER_USERS: &str = "query { anotherUsers { id name username } }";
+    pub const USERS: &str = "query { users { id name username } }";
+    pub const ANOTHER_USERS_AGE: &str = "query { anotherUsers { ... on User { age } } }";
+    pub const USERS_AGE: &str = "query { users { ... on User { age } } }";
+    pub const ANOTHER_USERS_IN_AND_OUT_OF_A_FRAGMENT: &str =
+        "query { anotherUsers { ... on User { age id name username } id name } }";
+    pub const USERS_IN_AND_OUT_OF_A_FRAGMENT: &str =
+        "query { users { ... on User { age id name username } id name } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[
+        ANOTHER_USERS,
+        USERS,
+        ANOTHER_USERS_AGE,
+        USERS_AGE,
+        ANOTHER_USERS_IN_AND_OUT_OF_A_FRAGMENT,
+        USERS_IN_AND_OUT_OF_A_FRAGMENT,
+    ];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

@@ -244,6 +244,17 @@ pub fn service3_schema() -> Schema<Service3Query, EmptyMutation, EmptySubscripti
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const USER_ORDERS_AGGREGATES: &str =
+        "query { user { aggregatedOrdersByStatus totalOrdersPrices } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[USER_ORDERS_AGGREGATES];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

@@ -186,6 +186,24 @@ pub fn c_schema() -> Schema<CQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const EVERY_USER_EVERY_NAME: &str = "{ userInA { id name aName cName } userInB { id name aName cName } userInC { id name aName cName } }";
+    pub const USER_IN_C_C_NAME: &str = "query { userInC { cName } }";
+    pub const USER_IN_A_C_NAME: &str = "query { userInA { cName } }";
+    pub const USER_IN_A_A_NAME: &str = "query { userInA { aName } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[
+        EVERY_USER_EVERY_NAME,
+        USER_IN_C_C_NAME,
+        USER_IN_A_C_NAME,
+        USER_IN_A_A_NAME,
+    ];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

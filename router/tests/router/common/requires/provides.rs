@@ -365,6 +365,46 @@ pub fn reviews_schema() -> Schema<ReviewsQuery, EmptyMutation, EmptySubscription
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const ME: &str = "query { me { id } }";
+    pub const ME_REVIEWS: &str = "query { me { id reviews { id } } }";
+    pub const ME_REVIEWS_AUTHOR_AND_STOCK: &str =
+        "query { me { reviews { id author { id username } product { inStock } } } }";
+    pub const PRODUCT_NAMES: &str = "query { products { name } }";
+    pub const PRODUCT_PRICES: &str = "query { products { price } }";
+    pub const PRODUCT_SHIPPING_ESTIMATES: &str = "query { products { shippingEstimate } }";
+    pub const PRODUCT_SHIPPING_ESTIMATES_WEIGHTS_AND_PRICES: &str =
+        "query { products { shippingEstimate weight price } }";
+    pub const PRODUCT_REVIEWS_DEEP: &str =
+        "{ products { reviews { id author { username } product { name shippingEstimate } } } }";
+    pub const ME_REVIEWS_PRODUCT_REVIEWS: &str =
+        "{ me { reviews { product { reviews { id } } } } }";
+    pub const ME_REVIEWS_PRODUCT_STOCK: &str = "query { me { reviews { product { inStock } } } }";
+    pub const ME_REVIEWS_PRODUCT_SHIPPING: &str =
+        "query { me { reviews { product { shippingEstimate } } } }";
+    pub const ME_REVIEWS_PRODUCT_SHIPPING_AND_TAG: &str =
+        "query { me { reviews { product { shippingEstimate shippingEstimateTag } } } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[
+        ME,
+        ME_REVIEWS,
+        ME_REVIEWS_AUTHOR_AND_STOCK,
+        PRODUCT_NAMES,
+        PRODUCT_PRICES,
+        PRODUCT_SHIPPING_ESTIMATES,
+        PRODUCT_SHIPPING_ESTIMATES_WEIGHTS_AND_PRICES,
+        PRODUCT_REVIEWS_DEEP,
+        ME_REVIEWS_PRODUCT_REVIEWS,
+        ME_REVIEWS_PRODUCT_STOCK,
+        ME_REVIEWS_PRODUCT_SHIPPING,
+        ME_REVIEWS_PRODUCT_SHIPPING_AND_TAG,
+    ];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![

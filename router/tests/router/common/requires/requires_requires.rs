@@ -269,6 +269,26 @@ pub fn d_schema() -> Schema<DQuery, EmptyMutation, EmptySubscription> {
         .finish()
 }
 
+/// The operations of the audit's tests of this suite: `tests/router/requires.rs` runs each with
+/// the audit's expected data, `tests/router/differential.rs` runs them all through Hive Gateway
+/// too.
+pub mod operations {
+    pub const CAN_AFFORD: &str = "query { product { canAfford } }";
+    pub const IS_EXPENSIVE: &str = "query { product { isExpensive } }";
+    pub const IS_EXPENSIVE_AND_CAN_AFFORD: &str = "query { product { isExpensive canAfford } }";
+    pub const CAN_AFFORD_WITH_DISCOUNT: &str = "query { product { canAffordWithDiscount } }";
+    pub const CAN_AFFORD_BOTH_WAYS: &str = "query { product { canAfford canAffordWithDiscount } }";
+
+    /// Every operation above.
+    pub const ALL: &[&str] = &[
+        CAN_AFFORD,
+        IS_EXPENSIVE,
+        IS_EXPENSIVE_AND_CAN_AFFORD,
+        CAN_AFFORD_WITH_DISCOUNT,
+        CAN_AFFORD_BOTH_WAYS,
+    ];
+}
+
 /// Every subgraph's SDL, as `_service { sdl }` serves it.
 pub fn sdls() -> Vec<(&'static str, String)> {
     vec![
