@@ -24,6 +24,26 @@ fn big_response_subgraph_sdl_is_up_to_date() {
     check("big-response", common::gateways::big_sdls());
 }
 
+/// The fixtures of the audit's `@requires` suites.
+#[test]
+fn requires_subgraph_sdls_are_up_to_date() {
+    use common::requires::*;
+    for (fixture, sdls) in [
+        (argument_conflict::FIXTURE, argument_conflict::sdls()),
+        (argument::FIXTURE, argument::sdls()),
+        (fragments::FIXTURE, fragments::sdls()),
+        (interface::FIXTURE, interface::sdls()),
+        (circular::FIXTURE, circular::sdls()),
+        (requires_requires::FIXTURE, requires_requires::sdls()),
+        (interface_object::FIXTURE, interface_object::sdls()),
+        (overrides::FIXTURE, overrides::sdls()),
+        (provides::FIXTURE, provides::sdls()),
+        (nested::FIXTURE, nested::sdls()),
+    ] {
+        check(fixture, sdls);
+    }
+}
+
 fn check(fixture: &str, sdls: Vec<(&str, String)>) {
     let dir = common::fixtures_dir().join(fixture);
     let update = std::env::var("UPDATE_FIXTURES").is_ok_and(|v| v == "1");

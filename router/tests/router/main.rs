@@ -8,12 +8,14 @@ mod common;
 
 mod catalog;
 mod dedupe;
+mod differential;
 mod federation;
 mod fixtures_sdl;
 mod gateways;
 mod jwt;
 mod limits;
 mod reload;
+mod requires;
 mod resilience;
 mod subscriptions;
 mod transports;

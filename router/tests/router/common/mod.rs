@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod gateways;
+pub mod requires;
 pub mod shop;
 pub mod tokens;
 
