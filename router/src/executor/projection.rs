@@ -241,27 +241,25 @@ fn compile_field(
 
 impl Selection {
     /// The fields for a value whose runtime type is `runtime` (`None`: use the abstract
-    /// type's own entry).
-    fn fields_for(&self, runtime: Option<&str>) -> (&str, &Fields) {
+    /// type's own entry). `None` for a runtime type clients cannot see (an
+    /// `@inaccessible` one): such a value is null for them.
+    fn fields_for(&self, runtime: Option<&str>) -> Option<(&str, &Fields)> {
         if let [(name, fields)] = self.by_type.as_slice() {
-            return (name, fields);
+            return Some((name, fields));
         }
-        if let Some(t) = runtime
-            && let Some((name, fields)) = self.by_type.iter().find(|(n, _)| n == t)
-        {
-            return (name, fields);
-        }
-        match self.by_type.last() {
-            Some((name, fields)) => (name, fields),
-            None => ("", &EMPTY_FIELDS),
+        match runtime {
+            Some(t) => self
+                .by_type
+                .iter()
+                .find(|(n, _)| n == t)
+                .map(|(name, fields)| (name.as_str(), fields)),
+            None => self
+                .by_type
+                .last()
+                .map(|(name, fields)| (name.as_str(), fields)),
         }
     }
 }
-
-static EMPTY_FIELDS: Fields = Fields {
-    fields: Vec::new(),
-    repeated_keys: false,
-};
 
 /// Writes `data` (the tree's root) as `plan` asks into `out`; returns the non-null
 /// violations found, with their paths.
@@ -282,8 +280,8 @@ pub(crate) fn write_data(
         violations: Vec::new(),
     };
     let start = w.out.len();
-    let (_, fields) = plan.root.fields_for(Some(&plan.root_type));
-    if w.object(Some(root), &plan.root_type, &[fields]).is_err() {
+    let fields = plan.root.fields_for(Some(&plan.root_type)).map(|(_, f)| f);
+    if fields.is_none_or(|fields| w.object(Some(root), &plan.root_type, &[fields]).is_err()) {
         w.out.truncate(start);
         w.out.extend_from_slice(b"null");
     }
@@ -531,7 +529,10 @@ impl<'p> Writer<'_, 'p> {
                         self.out.extend_from_slice(b"null");
                         return Ok(false);
                     };
-                    let (entry, fields) = selection.fields_for(runtime);
+                    let Some((entry, fields)) = selection.fields_for(runtime) else {
+                        self.out.extend_from_slice(b"null");
+                        return Ok(false);
+                    };
                     let runtime_name = if *is_object {
                         type_name.as_str()
                     } else {
@@ -542,8 +543,10 @@ impl<'p> Writer<'_, 'p> {
                     } else {
                         let mut parts = vec![fields];
                         for other in more {
-                            if let Some(s) = other.child.as_deref() {
-                                parts.push(s.fields_for(runtime).1);
+                            if let Some((_, f)) =
+                                other.child.as_deref().and_then(|s| s.fields_for(runtime))
+                            {
+                                parts.push(f);
                             }
                         }
                         self.object(Some(id), runtime_name, &parts)?;
