@@ -525,7 +525,7 @@ fn ratios(what: &str, results: &[(Peer, Vec<Stats>)]) {
     }
 }
 
-const BIG_QUERY: &str = "{ catalog(entries: 10000) { id title description price quantity tags dimensions { width height depth } } }";
+const BIG_QUERY: &str = "{ catalog(entries: 12000) { id title description price quantity tags dimensions { width height depth } } }";
 
 /// (c) One client, one ~8 MB answer at a time: median latency and CPU per request.
 async fn big_response(peers: &[Peer], requests: u64, dir: &Path) {

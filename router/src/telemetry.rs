@@ -1,8 +1,67 @@
 //! Router-specific telemetry glue: W3C trace context for subgraph requests, and metric names.
 //! Logs, `/metrics` and `/health` come from `service_kit::telemetry`.
 
+use std::sync::OnceLock;
+
 use axum::http::{HeaderMap, HeaderValue};
 use rand::RngCore;
+
+/// Outcomes of a request, as `router_requests_total{outcome}` labels them.
+pub(crate) const OUTCOMES: [&str; 6] = [
+    "ok",
+    "error",
+    "stream",
+    "timeout",
+    "rate_limited",
+    "request_error",
+];
+/// Transports, as `router_requests_total{transport}` labels them.
+pub(crate) const TRANSPORTS: [&str; 3] = ["http", "http_stream", "websocket"];
+
+/// `router_requests_total` and `router_request_duration_seconds` for one operation, by
+/// outcome and transport, registered on first use: looking a labelled metric up on every
+/// request cost more than the rest of a deduplicated request's bookkeeping.
+#[derive(Debug, Default)]
+pub(crate) struct RequestMetrics {
+    handles: [[OnceLock<(metrics::Counter, metrics::Histogram)>; 3]; 6],
+}
+
+impl RequestMetrics {
+    pub fn record(&self, operation: Option<&str>, outcome: usize, transport: usize, seconds: f64) {
+        let (Some(row), Some(o), Some(t)) = (
+            self.handles.get(outcome),
+            OUTCOMES.get(outcome),
+            TRANSPORTS.get(transport),
+        ) else {
+            return;
+        };
+        let Some(cell) = row.get(transport) else {
+            return;
+        };
+        let (counter, histogram) = cell.get_or_init(|| {
+            request_metrics(&service_kit::graphql::operation_label(operation), o, t)
+        });
+        counter.increment(1);
+        histogram.record(seconds);
+    }
+}
+
+/// The two request metrics of one label set.
+pub(crate) fn request_metrics(
+    operation: &str,
+    outcome: &str,
+    transport: &str,
+) -> (metrics::Counter, metrics::Histogram) {
+    let labels = [
+        ("operation", operation.to_owned()),
+        ("outcome", outcome.to_owned()),
+        ("transport", transport.to_owned()),
+    ];
+    (
+        metrics::counter!("router_requests_total", &labels),
+        metrics::histogram!("router_request_duration_seconds", &labels),
+    )
+}
 
 /// The trace context of one client request.
 #[derive(Debug, Clone)]

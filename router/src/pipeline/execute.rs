@@ -43,8 +43,6 @@ pub(crate) type StreamItem = Result<Bytes, Vec<crate::error::GraphQLError>>;
 
 /// An operation ready to run.
 pub(crate) struct Ready {
-    pub query: String,
-    pub operation_name: Option<String>,
     pub prepared: Arc<PreparedOperation>,
     pub variables: Map<String, Value>,
     /// Headers every subgraph request carries.
@@ -77,21 +75,36 @@ pub(crate) async fn execute(
     }
 }
 
-/// What makes two client operations identical: the same prepared document, the same
+/// What makes two client operations identical: the same prepared document (the plan
+/// cache gives every request of one document and operation name the same one), the same
 /// variables and every header that reaches a subgraph (the trace context aside).
-#[derive(PartialEq, Eq, Hash)]
 pub(crate) struct OperationKey {
-    query: String,
-    operation_name: Option<String>,
+    prepared: Arc<PreparedOperation>,
     variables: Vec<u8>,
     headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl PartialEq for OperationKey {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.prepared, &other.prepared)
+            && self.variables == other.variables
+            && self.headers == other.headers
+    }
+}
+
+impl Eq for OperationKey {}
+
+impl std::hash::Hash for OperationKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        std::ptr::hash(Arc::as_ptr(&self.prepared), state);
+        self.variables.hash(state);
+        self.headers.hash(state);
+    }
 }
 
 /// Executes a query, or waits for the identical one already executing (`traffic.dedupe`).
 async fn execute_shared(runtime: &Arc<Runtime>, ready: Ready) -> ExecutionOutput {
     let Ready {
-        query,
-        operation_name,
         prepared,
         variables,
         forward,
@@ -99,8 +112,7 @@ async fn execute_shared(runtime: &Arc<Runtime>, ready: Ready) -> ExecutionOutput
     } = ready;
     let label = operation_label(prepared.name.as_deref());
     let key = OperationKey {
-        query,
-        operation_name,
+        prepared: Arc::clone(&prepared),
         // Coerced variables are a BTreeMap: the same values always serialize alike.
         variables: if variables.is_empty() {
             Vec::new()

@@ -19,13 +19,16 @@ pub(crate) mod limits;
 pub(crate) mod prepare;
 pub mod variables;
 
-use std::{net::IpAddr, time::Instant};
+use std::{net::IpAddr, sync::Arc, time::Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use service_kit::graphql::operation_label;
 use tracing::Instrument;
 
-use crate::{auth::Caller, executor::ExecutionOutput, server::AppState, telemetry::TraceContext};
+use crate::{
+    auth::Caller, executor::ExecutionOutput, planner::PreparedOperation, server::AppState,
+    telemetry::TraceContext,
+};
 pub use decode::{GraphQLRequest, PostBody};
 use error::{GraphQLError, RequestError, codes};
 
@@ -52,11 +55,12 @@ impl Transport {
         streams: true,
     };
 
-    fn label(self) -> &'static str {
+    /// Its index in `telemetry::TRANSPORTS`.
+    fn index(self) -> usize {
         match (self.kind, self.streams) {
-            (TransportKind::WebSocket, _) => "websocket",
-            (_, true) => "http_stream",
-            (_, false) => "http",
+            (TransportKind::WebSocket, _) => 2,
+            (_, true) => 1,
+            (_, false) => 0,
         }
     }
 }
@@ -94,8 +98,9 @@ pub(crate) async fn run(state: &AppState, operation: Operation) -> Result<Execut
     );
     let transport = operation.transport;
     let timeout = std::time::Duration::from_millis(state.config.limits.operation_timeout_ms);
-    let mut name: Option<String> = operation.request.operation_name.clone();
-    let work = stages(state, operation, &trace, &mut name).instrument(span.clone());
+    let mut prepared: Option<Arc<PreparedOperation>> = None;
+    let client_name = operation.request.operation_name.clone();
+    let work = stages(state, operation, &trace, &mut prepared).instrument(span.clone());
     let result = match tokio::time::timeout(timeout, work).await {
         Ok(result) => result,
         Err(_) => Err(RequestError::new(
@@ -103,31 +108,39 @@ pub(crate) async fn run(state: &AppState, operation: Operation) -> Result<Execut
             GraphQLError::new("the operation timed out", codes::OPERATION_TIMEOUT),
         )),
     };
+    // Indexes into telemetry::OUTCOMES.
     let outcome = match &result {
-        Ok(Execution::Single(output)) if output.errors.is_empty() => "ok",
-        Ok(Execution::Single(_)) => "error",
-        Ok(Execution::Stream(_)) => "stream",
-        Err(e) if e.status == StatusCode::GATEWAY_TIMEOUT => "timeout",
-        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => "rate_limited",
-        Err(_) => "request_error",
+        Ok(Execution::Single(output)) if output.errors.is_empty() => 0,
+        Ok(Execution::Single(_)) => 1,
+        Ok(Execution::Stream(_)) => 2,
+        Err(e) if e.status == StatusCode::GATEWAY_TIMEOUT => 3,
+        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => 4,
+        Err(_) => 5,
     };
     match &result {
         Ok(Execution::Single(output)) => error::count_errors(&output.errors),
         Ok(Execution::Stream(_)) => {}
         Err(e) => error::count_errors(&e.errors),
     }
-    let labels = [
-        ("operation", operation_label(name.as_deref())),
-        ("outcome", outcome.to_owned()),
-        ("transport", transport.label().to_owned()),
-    ];
-    metrics::counter!("router_requests_total", &labels).increment(1);
-    metrics::histogram!("router_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
+    let elapsed = started.elapsed().as_secs_f64();
+    match &prepared {
+        Some(p) => p
+            .metrics
+            .record(p.name.as_deref(), outcome, transport.index(), elapsed),
+        None => {
+            let (counter, histogram) = crate::telemetry::request_metrics(
+                &operation_label(client_name.as_deref()),
+                crate::telemetry::OUTCOMES[outcome],
+                crate::telemetry::TRANSPORTS[transport.index()],
+            );
+            counter.increment(1);
+            histogram.record(elapsed);
+        }
+    }
     // One line per request is what metrics are for; at debug it helps tracing a problem.
     span.in_scope(|| {
         tracing::debug!(
-            outcome,
+            outcome = crate::telemetry::OUTCOMES[outcome],
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
             "graphql request"
         );
@@ -139,7 +152,7 @@ async fn stages(
     state: &AppState,
     operation: Operation,
     trace: &TraceContext,
-    name: &mut Option<String>,
+    prepared_out: &mut Option<Arc<PreparedOperation>>,
 ) -> Result<Execution, RequestError> {
     let Operation {
         request,
@@ -150,9 +163,7 @@ async fn stages(
     } = operation;
     let runtime = state.runtime();
     let prepared = prepare::prepare(&runtime, &request).await?;
-    if prepared.name.is_some() {
-        name.clone_from(&prepared.name);
-    }
+    *prepared_out = Some(Arc::clone(&prepared));
     let span = tracing::Span::current();
     span.record("operation", operation_label(prepared.name.as_deref()));
     span.record("kind", prepared.kind.as_str());
@@ -164,8 +175,6 @@ async fn stages(
         state,
         &runtime,
         execute::Ready {
-            query: request.query.unwrap_or_default(),
-            operation_name: request.operation_name,
             prepared,
             variables,
             forward,

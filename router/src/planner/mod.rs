@@ -82,6 +82,8 @@ pub struct PreparedOperation {
     pub(crate) response: ResponsePlan,
     /// How large its executions grow.
     pub(crate) sizes: SizeHints,
+    /// Its request metrics, registered once.
+    pub(crate) metrics: crate::telemetry::RequestMetrics,
 }
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
@@ -114,6 +116,8 @@ pub struct Supergraph {
     pub sdl_hash: u64,
     /// Thresholds of progressive `@override(label: "percent(x)")`, scaled and sorted.
     override_percentages: Vec<u64>,
+    /// `router_plan_cache_total{result="hit"}`, registered once (every request counts).
+    cache_hits: metrics::Counter,
 }
 
 /// Which progressive overrides are on for one request: a random draw, and the bucket it
@@ -184,6 +188,7 @@ impl Supergraph {
             plans: Mutex::new(LruCache::new(capacity)),
             limits,
             sdl_hash: hash_str(sdl),
+            cache_hits: metrics::counter!("router_plan_cache_total", "result" => "hit"),
         })
     }
 
@@ -195,15 +200,13 @@ impl Supergraph {
         operation_name: Option<&str>,
     ) -> Result<Arc<PreparedOperation>, Arc<RequestError>> {
         let draw = self.override_draw();
+        // A fast hash: the whole document is compared on a hit, so a collision is harmless.
         let key = {
-            let mut h = DefaultHasher::new();
-            query.hash(&mut h);
-            operation_name.hash(&mut h);
-            draw.bucket.hash(&mut h);
-            h.finish()
+            use std::hash::BuildHasher;
+            rustc_hash::FxBuildHasher.hash_one((query, operation_name, draw.bucket))
         };
         if let Some(hit) = self.cache_get(key, query, operation_name, draw.bucket) {
-            metrics::counter!("router_plan_cache_total", "result" => "hit").increment(1);
+            self.cache_hits.increment(1);
             return hit;
         }
         metrics::counter!("router_plan_cache_total", "result" => "miss").increment(1);
@@ -402,6 +405,7 @@ impl Supergraph {
             steps,
             response,
             sizes: SizeHints::default(),
+            metrics: Default::default(),
             kind,
             name: normalized
                 .operation_name
