@@ -38,8 +38,11 @@ use hive_router_query_planner::{
 };
 use serde_json::Value;
 
+use futures::FutureExt;
+
 use crate::{
     config::LimitsConfig,
+    dedupe::InFlight,
     error::{GraphQLError, Location, RequestError, codes},
     executor::{plan::Step, projection::ResponsePlan, tree::SizeHints},
     limits,
@@ -88,6 +91,9 @@ pub struct PreparedOperation {
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
 
+/// A document being planned: its text, operation name and progressive-override bucket.
+type PlanningKey = (String, Option<String>, usize);
+
 /// A plan with the canonical text of the operation it was made for.
 type PlanEntry = (String, usize, Planned);
 
@@ -118,6 +124,8 @@ pub struct Supergraph {
     override_percentages: Vec<u64>,
     /// `router_plan_cache_total{result="hit"}`, registered once (every request counts).
     cache_hits: metrics::Counter,
+    /// Documents being planned now.
+    planning: Arc<InFlight<PlanningKey, Prepared>>,
 }
 
 /// Which progressive overrides are on for one request: a random draw, and the bucket it
@@ -189,6 +197,7 @@ impl Supergraph {
             limits,
             sdl_hash: hash_str(sdl),
             cache_hits: metrics::counter!("router_plan_cache_total", "result" => "hit"),
+            planning: Arc::default(),
         })
     }
 
@@ -213,22 +222,36 @@ impl Supergraph {
         let this = Arc::clone(self);
         let owned_query = query.to_owned();
         let owned_name = operation_name.map(str::to_owned);
-        let prepared = tokio::task::spawn_blocking(move || {
-            let (query, operation_name) = (owned_query, owned_name);
-            let started = std::time::Instant::now();
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                this.prepare_uncached(&query, operation_name.as_deref(), draw)
-            }))
-            .unwrap_or_else(|_| {
-                tracing::error!("the query planner panicked");
-                Err(planning_failed())
-            });
-            metrics::histogram!("router_planning_duration_seconds")
-                .record(started.elapsed().as_secs_f64());
-            result.map(Arc::new).map_err(Arc::new)
-        })
-        .await
-        .unwrap_or_else(|_| Err(Arc::new(planning_failed())));
+        // Identical documents arriving together (a cold cache under load) are planned once
+        // and share one prepared operation.
+        let prepared = self
+            .planning
+            .run(
+                (owned_query.clone(), owned_name.clone(), draw.bucket),
+                move || {
+                    async move {
+                        tokio::task::spawn_blocking(move || {
+                            let (query, operation_name) = (owned_query, owned_name);
+                            let started = std::time::Instant::now();
+                            let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                                this.prepare_uncached(&query, operation_name.as_deref(), draw)
+                            }))
+                            .unwrap_or_else(|_| {
+                                tracing::error!("the query planner panicked");
+                                Err(planning_failed())
+                            });
+                            metrics::histogram!("router_planning_duration_seconds")
+                                .record(started.elapsed().as_secs_f64());
+                            result.map(Arc::new).map_err(Arc::new)
+                        })
+                        .await
+                        .unwrap_or_else(|_| Err(Arc::new(planning_failed())))
+                    }
+                    .boxed()
+                },
+                |_| {},
+            )
+            .await;
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(
                 key,
