@@ -18,6 +18,7 @@ use axum::{
     response::Response,
 };
 use bytes::{BufMut, Bytes, BytesMut};
+use futures::StreamExt;
 
 use super::{
     Execution,
@@ -181,7 +182,12 @@ enum Frames {
     MultipartIncremental,
 }
 
-const PART_HEAD: &[u8] = b"\r\n--graphql\r\ncontent-type: application/json; charset=utf-8\r\n\r\n";
+/// Each part is closed by the boundary right after it, so that a client can take the part
+/// at once instead of waiting for the next one: the body is `\r\n--graphql`, then per part
+/// `\r\n<headers>\r\n\r\n<json>\r\n--graphql`, then `--\r\n`.
+const OPENING: &[u8] = b"\r\n--graphql";
+const PART_HEAD: &[u8] = b"\r\ncontent-type: application/json; charset=utf-8\r\n\r\n";
+const PART_END: &[u8] = b"\r\n--graphql";
 
 impl Frames {
     fn payload(self, payload: &[u8]) -> Bytes {
@@ -198,10 +204,12 @@ impl Frames {
                 out.put_slice(b"{\"payload\":");
                 out.put_slice(payload);
                 out.put_slice(b"}");
+                out.put_slice(PART_END);
             }
             Frames::MultipartIncremental => {
                 out.put_slice(PART_HEAD);
                 out.put_slice(payload);
+                out.put_slice(PART_END);
             }
         }
         out.freeze()
@@ -217,9 +225,18 @@ impl Frames {
                 out.put_slice(b"{\"payload\":null,\"errors\":");
                 let _ = serde_json::to_writer((&mut out).writer(), errors);
                 out.put_slice(b"}");
+                out.put_slice(PART_END);
                 out.freeze()
             }
             _ => self.payload(&body),
+        }
+    }
+
+    /// What the body starts with.
+    fn opening(self) -> &'static [u8] {
+        match self {
+            Frames::EventStream => b"",
+            Frames::MultipartSubscription | Frames::MultipartIncremental => OPENING,
         }
     }
 
@@ -229,6 +246,7 @@ impl Frames {
             Frames::MultipartSubscription => {
                 let mut out = BytesMut::from(PART_HEAD);
                 out.put_slice(b"{}");
+                out.put_slice(PART_END);
                 Some(out.freeze())
             }
             // Incremental delivery ends by itself soon.
@@ -240,7 +258,7 @@ impl Frames {
         match self {
             Frames::EventStream => Bytes::from_static(b"event: complete\ndata:\n\n"),
             Frames::MultipartSubscription | Frames::MultipartIncremental => {
-                Bytes::from_static(b"\r\n--graphql--\r\n")
+                Bytes::from_static(b"--\r\n")
             }
         }
     }
@@ -266,6 +284,10 @@ fn framed(
         keepalive,
         done: false,
     };
+    let opening = futures::stream::iter(
+        (!frames.opening().is_empty())
+            .then(|| Ok::<_, Infallible>(Bytes::from_static(frames.opening()))),
+    );
     let stream = futures::stream::unfold(state, move |mut state| async move {
         if state.done {
             return None;
@@ -294,7 +316,7 @@ fn framed(
             }
         }
     });
-    Body::from_stream(stream)
+    Body::from_stream(opening.chain(stream))
 }
 
 #[cfg(test)]
@@ -329,12 +351,9 @@ mod tests {
         assert!(
             Frames::MultipartSubscription
                 .payload(p)
-                .ends_with(b"\r\n\r\n{\"payload\":{\"data\":{\"a\":1}}}")
+                .ends_with(b"\r\n\r\n{\"payload\":{\"data\":{\"a\":1}}}\r\n--graphql")
         );
-        assert_eq!(
-            &Frames::MultipartIncremental.end()[..],
-            b"\r\n--graphql--\r\n"
-        );
+        assert_eq!(&Frames::MultipartIncremental.end()[..], b"--\r\n");
         assert_eq!(
             &Frames::EventStream.end()[..],
             b"event: complete\ndata:\n\n"

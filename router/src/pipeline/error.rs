@@ -20,6 +20,7 @@ pub mod codes {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     pub const NOT_NULL_VIOLATION: &str = "NON_NULL_VIOLATION";
     pub const DEFER_NOT_SUPPORTED: &str = "DEFER_NOT_SUPPORTED";
+    pub const STREAM_NOT_SUPPORTED: &str = "STREAM_NOT_SUPPORTED";
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

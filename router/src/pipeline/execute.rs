@@ -15,7 +15,7 @@ use super::{Execution, error::RequestError};
 use crate::{
     auth::Caller,
     executor::{self, ExecutionInput, ExecutionOutput},
-    planner::{PreparedOperation, schema::OperationType},
+    planner::{PreparedOperation, defer::DeferInfo, schema::OperationType},
     server::{AppState, Runtime},
     telemetry::TraceContext,
 };
@@ -48,6 +48,9 @@ pub(crate) struct Ready {
     /// Headers every subgraph request carries.
     pub forward: HeaderMap,
     pub caller: Option<Caller>,
+    /// Which deferred fragments are deferred, when the operation has any and the
+    /// transport takes a stream.
+    pub deferred: Option<Vec<bool>>,
 }
 
 pub(crate) async fn execute(
@@ -55,6 +58,16 @@ pub(crate) async fn execute(
     runtime: &Arc<Runtime>,
     ready: Ready,
 ) -> Result<Execution, RequestError> {
+    // Deferred fragments stream where the client can take it; elsewhere (and in mutations,
+    // which must run once) the whole result comes at once.
+    if ready.prepared.kind == OperationType::Query
+        && let (Some(info), Some(active)) = (ready.prepared.defer.clone(), ready.deferred.clone())
+        && DeferInfo::any_active(&active)
+    {
+        return super::defer::start(runtime, ready, &info, &active)
+            .await
+            .map(Execution::Stream);
+    }
     match ready.prepared.kind {
         OperationType::Subscription => crate::subscriptions::start(state, runtime, ready)
             .await

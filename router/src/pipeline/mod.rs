@@ -12,6 +12,7 @@
 //! code mean the same thing over each transport.
 
 pub(crate) mod decode;
+pub(crate) mod defer;
 pub(crate) mod encode;
 pub mod error;
 pub(crate) mod execute;
@@ -169,6 +170,12 @@ async fn stages(
     span.record("kind", prepared.kind.as_str());
     limits::check_transport(&prepared, transport)?;
     limits::check_user_limit(state, &prepared, caller.as_ref(), client_ip).await?;
+    // `@defer(if: $v)` reads the variables as sent: the operation it runs as no longer
+    // declares a variable only @defer used.
+    let deferred = match &prepared.defer {
+        Some(info) if transport.streams => Some(info.active(request.variables.as_ref())),
+        _ => None,
+    };
     let variables = variables::coerce(&runtime.supergraph.schema, &prepared, request.variables)?;
     let forward = execute::forward_headers(state, &headers, caller.as_ref(), trace);
     execute::execute(
@@ -179,6 +186,7 @@ async fn stages(
             variables,
             forward,
             caller,
+            deferred,
         },
     )
     .await

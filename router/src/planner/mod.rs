@@ -6,6 +6,7 @@
 //! `@include`/`@skip` on variables become Condition nodes, so a plan never depends on
 //! variable values and the cache key is the document text plus the operation name.
 
+pub(crate) mod defer;
 pub mod schema;
 pub mod variables;
 
@@ -87,6 +88,8 @@ pub struct PreparedOperation {
     pub(crate) sizes: SizeHints,
     /// Its request metrics, registered once.
     pub(crate) metrics: crate::telemetry::RequestMetrics,
+    /// Its deferred fragments, when it has any (`@defer`).
+    pub(crate) defer: Option<Arc<defer::DeferInfo>>,
 }
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
@@ -335,13 +338,21 @@ impl Supergraph {
         limits::check(shape, &self.limits)
             .map_err(|m| RequestError::bad_request(m, codes::LIMIT_EXCEEDED))?;
 
-        // Before validation: the API schema may not declare @defer, and "not supported" is
-        // a clearer answer than "unknown directive".
-        if uses_directive(&document, "defer") || uses_directive(&document, "stream") {
+        // Before validation: the API schema may not declare these directives, and the
+        // router's own answer is clearer than "unknown directive".
+        if defer::uses(&document, "stream") {
             return Err(RequestError::bad_request(
-                "@defer and @stream are not supported by this router",
-                codes::DEFER_NOT_SUPPORTED,
+                "@stream is not supported by this router",
+                codes::STREAM_NOT_SUPPORTED,
             ));
+        }
+        if defer::uses(&document, "defer") {
+            // The operation with every @defer removed is validated and planned like any
+            // other; the analysis says how to split it when a client takes a stream.
+            let info = defer::DeferInfo::analyse(&document, operation)?;
+            let mut prepared = self.prepare_uncached(&info.inlined, operation_name, draw)?;
+            prepared.defer = Some(Arc::new(info));
+            return Ok(prepared);
         }
         let errors = graphql_tools::validation::validate::validate(
             &self.planner.consumer_schema.document,
@@ -429,6 +440,7 @@ impl Supergraph {
             response,
             sizes: SizeHints::default(),
             metrics: Default::default(),
+            defer: None,
             kind,
             name: normalized
                 .operation_name
@@ -611,32 +623,6 @@ fn const_value(v: &q::Value) -> Value {
             Value::Object(o.iter().map(|(k, v)| (k.clone(), const_value(v))).collect())
         }
     }
-}
-
-fn uses_directive(document: &q::Document, name: &str) -> bool {
-    fn in_set(set: &q::SelectionSet, name: &str) -> bool {
-        set.items.iter().any(|s| match s {
-            q::Selection::Field(f) => {
-                f.directives.iter().any(|d| d.name == name) || in_set(&f.selection_set, name)
-            }
-            q::Selection::InlineFragment(i) => {
-                i.directives.iter().any(|d| d.name == name) || in_set(&i.selection_set, name)
-            }
-            q::Selection::FragmentSpread(s) => s.directives.iter().any(|d| d.name == name),
-        })
-    }
-    document.definitions.iter().any(|d| match d {
-        Definition::Operation(o) => in_set(
-            match o {
-                q::OperationDefinition::SelectionSet(s) => s,
-                q::OperationDefinition::Query(q) => &q.selection_set,
-                q::OperationDefinition::Mutation(m) => &m.selection_set,
-                q::OperationDefinition::Subscription(s) => &s.selection_set,
-            },
-            name,
-        ),
-        Definition::Fragment(f) => in_set(&f.selection_set, name),
-    })
 }
 
 /// What graphql-tools' validation lets through about meta-fields (`__name`) and the planner

@@ -344,13 +344,27 @@ async fn parallel_entity_fetches_to_one_subgraph_are_batched_and_merged_by_path(
 }
 
 #[tokio::test]
-async fn defer_is_answered_with_a_clear_not_supported_error() {
+async fn defer_without_a_streaming_client_answers_everything_at_once() {
     let (_shop, router) = shop_router().await;
     let (status, body) = router
-        .query("{ topProducts { name ... @defer { inStock } } }", json!({}))
+        .query(
+            "{ topProducts(first: 1) { name ... @defer { inStock } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "data": { "topProducts": [{ "name": "Table", "inStock": true }] } })
+    );
+    let (status, body) = router
+        .query(
+            "{ topProducts { name ... @stream { inStock } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(status, 400);
-    assert_eq!(error_codes(&body), ["DEFER_NOT_SUPPORTED"]);
+    assert_eq!(error_codes(&body), ["STREAM_NOT_SUPPORTED"]);
 }
 
 #[tokio::test]

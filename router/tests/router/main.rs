@@ -8,6 +8,7 @@ mod common;
 
 mod catalog;
 mod dedupe;
+mod defer;
 mod differential;
 mod federation;
 mod fixtures_sdl;
