@@ -2,47 +2,12 @@
 //! over HTTP, the `graphql-ws` npm client subscribed to `notificationAdded`, and GraphiQL
 //! in headless Chromium.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use e2e::{Options, Service, Stack};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{artifacts_dir, eventually, node_clients};
-
-/// The `graphql-ws` client (Node) subscribed through the router; its events as JSON lines.
-struct NodeSubscriber {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-}
-
-impl NodeSubscriber {
-    async fn start(stack: &Stack, token: &str) -> Self {
-        let ws = format!("ws://127.0.0.1:{}/graphql", stack.port(Service::Router));
-        let mut child = tokio::process::Command::new("node")
-            .arg(node_clients().join("subscribe.mjs"))
-            .args([&ws, token])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node is installed");
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut subscriber = Self { child, lines };
-        let first = subscriber.next().await;
-        assert_eq!(first, json!({ "connected": true }));
-        subscriber
-    }
-
-    async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
-            .await
-            .expect("the Node client printed within 30 s")
-            .unwrap()
-            .expect("the Node client is still running");
-        serde_json::from_str(&line).unwrap()
-    }
-}
+use crate::{NodeClient, artifacts_dir, eventually, node_clients};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_journey_through_the_router_with_real_clients() {
@@ -80,7 +45,9 @@ async fn a_user_journey_through_the_router_with_real_clients() {
     );
 
     // The graphql-ws client subscribes before the payment exists.
-    let mut subscriber = NodeSubscriber::start(&stack, &token).await;
+    let ws = format!("ws://127.0.0.1:{}/graphql", stack.port(Service::Router));
+    let mut subscriber = NodeClient::start("subscribe.mjs", &[&ws, &token]).await;
+    assert_eq!(subscriber.next().await, json!({ "connected": true }));
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // create → process → refund
@@ -259,6 +226,5 @@ async fn a_user_journey_through_the_router_with_real_clients() {
         "{gone}"
     );
 
-    drop(subscriber.child.stdin.take());
-    let _ = subscriber.child.wait().await;
+    subscriber.close().await;
 }

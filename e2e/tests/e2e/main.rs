@@ -6,8 +6,12 @@
 mod attacks;
 mod faults;
 mod journey;
+mod transports;
 
-use std::time::Duration;
+use std::{process::Stdio, time::Duration};
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Polls `check` every 100 ms until it returns `Some`, for at most `secs` seconds.
 pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
@@ -47,4 +51,47 @@ pub fn node_clients() -> std::path::PathBuf {
         "run `npm ci --prefix e2e/clients` first (scripts/test.sh does)"
     );
     dir
+}
+
+/// One of the Node clients in `e2e/clients` (the npm packages people use), run with `args`;
+/// it prints what it receives as JSON lines and ends when its standard input closes.
+pub struct NodeClient {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl NodeClient {
+    pub async fn start(script: &str, args: &[&str]) -> Self {
+        let mut child = tokio::process::Command::new("node")
+            .arg(node_clients().join(script))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node is installed");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self { child, lines }
+    }
+
+    /// The next line, or `None` when none came `within` or the client has exited.
+    pub async fn try_next(&mut self, within: Duration) -> Option<Value> {
+        let line = tokio::time::timeout(within, self.lines.next_line())
+            .await
+            .ok()?
+            .unwrap()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
+    }
+
+    pub async fn next(&mut self) -> Value {
+        self.try_next(Duration::from_secs(30))
+            .await
+            .expect("the Node client printed a line within 30 s")
+    }
+
+    /// Closes standard input (the client's signal to end) and waits for it.
+    pub async fn close(mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait().await;
+    }
 }
