@@ -189,6 +189,8 @@ pub struct CommonConfig {
     pub amqp_exchange: String,
     /// `AMQP_URL`; unset means the in-process bus.
     pub amqp_url: Option<String>,
+    /// What one GraphQL operation may ask (`GRAPHQL_MAX_*`).
+    pub limits: crate::limits::OperationLimits,
 }
 
 impl CommonConfig {
@@ -203,6 +205,7 @@ impl CommonConfig {
                 .get("AMQP_EXCHANGE")
                 .unwrap_or_else(|| crate::events::DEFAULT_EXCHANGE.into()),
             amqp_url: env.url_opt("AMQP_URL", &["amqp", "amqps"])?,
+            limits: crate::limits::OperationLimits::from_env(env)?,
         })
     }
 }

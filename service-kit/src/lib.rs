@@ -6,6 +6,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jwt;
+pub mod limits;
 pub mod outbox;
 pub mod telemetry;
 #[cfg(feature = "testing")]

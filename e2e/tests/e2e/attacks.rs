@@ -781,3 +781,149 @@ async fn ten_megabyte_upload(port: u16, token: &str) -> String {
         .unwrap();
     String::from_utf8_lossy(&answer[..n]).into_owned()
 }
+
+/// The router's line, drawn again at each subgraph for a client that reaches one directly:
+/// operation limits, `_entities` bombs, content negotiation, malformed bodies and methods,
+/// each a GraphQL error with a code and no internal detail, and the subgraph still serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subgraph_holds_the_routers_line() {
+    let stack = Stack::start(Options::default()).await.unwrap();
+    let user = stack
+        .client()
+        .register("direct@example.com", "a long password")
+        .await
+        .unwrap();
+    let alias_bomb = format!(
+        "{{ {} }}",
+        (0..30_000)
+            .map(|i| format!("a{i}: __typename"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let root_field_bomb = format!("{{ {} }}", "__typename ".repeat(100));
+    let depth_bomb = format!(
+        "{{ __schema {{ types {{ fields {{ type {} name {} }} }} }} }}",
+        "{ ofType ".repeat(40),
+        "}".repeat(40)
+    );
+    let representations: Vec<Value> = (0..8_000)
+        .map(|i| json!({ "__typename": "User", "id": format!("{i}") }))
+        .collect();
+    let entities_bomb = json!({
+        "query": "query($r: [_Any!]!) { _entities(representations: $r) { __typename } }",
+        "variables": { "r": representations },
+    });
+
+    enum Body {
+        Json(Value),
+        Raw(&'static str, Vec<u8>),
+    }
+    let cases: Vec<(&str, Body, u16, &str)> = vec![
+        ("30,000 aliases", Body::Json(json!({ "query": alias_bomb })), 200, "LIMIT_EXCEEDED"),
+        ("100 root fields", Body::Json(json!({ "query": root_field_bomb })), 200, "LIMIT_EXCEEDED"),
+        ("depth 44", Body::Json(json!({ "query": depth_bomb })), 200, "LIMIT_EXCEEDED"),
+        ("8,000 representations", Body::Json(entities_bomb), 200, "LIMIT_EXCEEDED"),
+        ("null", Body::Raw("application/json", b"null".to_vec()), 400, "BAD_REQUEST"),
+        ("42", Body::Raw("application/json", b"42".to_vec()), 400, "BAD_REQUEST"),
+        (
+            "a query that is a number",
+            Body::Raw("application/json", br#"{"query":123}"#.to_vec()),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "invalid UTF-8",
+            Body::Raw("application/json", b"{\"query\":\"\xff\xfe\"}".to_vec()),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "a batch",
+            Body::Json(json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }])),
+            400,
+            "BAD_REQUEST",
+        ),
+        (
+            "text/plain (CSRF)",
+            Body::Raw("text/plain", br#"{"query":"{ __typename }"}"#.to_vec()),
+            415,
+            "BAD_REQUEST",
+        ),
+        (
+            "form post (CSRF)",
+            Body::Raw("application/x-www-form-urlencoded", b"query=%7B__typename%7D".to_vec()),
+            415,
+            "BAD_REQUEST",
+        ),
+        (
+            "multipart",
+            Body::Raw(
+                "multipart/form-data; boundary=x",
+                b"--x\r\ncontent-disposition: form-data; name=\"operations\"\r\n\r\n{}\r\n--x--\r\n".to_vec(),
+            ),
+            415,
+            "BAD_REQUEST",
+        ),
+        ("malformed GraphQL", Body::Json(json!({ "query": "{ __typename " })), 200, "GRAPHQL_PARSE_FAILED"),
+    ];
+    let http = reqwest::Client::new();
+    for service in [Service::Auth, Service::Payments, Service::Notifications] {
+        let url = format!("http://127.0.0.1:{}/graphql", stack.port(service));
+        for (name, body, status, code) in &cases {
+            let request = http.post(&url).bearer_auth(&user.access_token);
+            let request = match body {
+                Body::Json(value) => request.json(value),
+                Body::Raw(content_type, bytes) => request
+                    .header("content-type", *content_type)
+                    .body(bytes.clone()),
+            };
+            let response = request.send().await.unwrap();
+            let what = format!("{} {name}", service.name());
+            assert_eq!(response.status().as_u16(), *status, "{what}");
+            let text = response.text().await.unwrap();
+            let body: Value =
+                serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+            assert_eq!(error_code(&body), *code, "{what}: {text}");
+            assert!(body["data"].is_null(), "{what} executed: {text}");
+            for internal in ["Request", "untagged", "Error(", "panicked", "MissingSlash"] {
+                assert!(!text.contains(internal), "{what} leaks {internal}: {text}");
+            }
+        }
+        // Too large, refused from its Content-Length; a GET is not an operation here.
+        let answer = ten_megabyte_upload(stack.port(service), &user.access_token).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 413"),
+            "{}: {answer}",
+            service.name()
+        );
+        assert!(
+            answer.contains("LIMIT_EXCEEDED"),
+            "{}: {answer}",
+            service.name()
+        );
+        let get = http
+            .get(format!("{url}?query=%7B__typename%7D"))
+            .send()
+            .await
+            .unwrap();
+        let status = get.status().as_u16();
+        assert!(
+            [400, 405].contains(&status),
+            "{}: GET {status}",
+            service.name()
+        );
+        let body: Value = get.json().await.unwrap();
+        assert_eq!(error_code(&body), "BAD_REQUEST", "{}: GET", service.name());
+        // Still serving.
+        let ok: Value = http
+            .post(&url)
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(ok["data"]["__typename"], "Query", "{}", service.name());
+    }
+}

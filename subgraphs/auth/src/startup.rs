@@ -46,7 +46,12 @@ impl Application {
             relay,
             service,
         } = Components::build(&config, bus.clone()).await?;
-        let schema: AuthSchema = schema_builder().data(service.clone()).finish();
+        let schema: AuthSchema = config
+            .common
+            .limits
+            .apply(schema_builder())
+            .data(service.clone())
+            .finish();
         let router = routes(schema, &issuer, db, bus);
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();

@@ -97,7 +97,10 @@ impl Application {
         }));
         let hub = LiveHub::new();
         let deleted: Arc<dyn DeletedAccounts> = Arc::new(DeletedUsers(store.clone()));
-        let schema: NotificationsSchema = schema_builder()
+        let schema: NotificationsSchema = config
+            .common
+            .limits
+            .apply(schema_builder())
             // The router multiplexes subscriptions of many users over one websocket: each
             // operation brings its own caller's token.
             .extension(OperationAuth::new(verifier.clone(), Some(deleted.clone())))

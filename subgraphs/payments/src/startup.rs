@@ -54,7 +54,12 @@ impl Application {
             events,
         } = Components::build(&config, bus.clone()).await?;
         let verifier = config.jwks.verifier();
-        let schema: PaymentsSchema = schema_builder().data(service.clone()).finish();
+        let schema: PaymentsSchema = config
+            .common
+            .limits
+            .apply(schema_builder())
+            .data(service.clone())
+            .finish();
         let router = routes(schema, verifier, store, bus);
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();

@@ -18,7 +18,6 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .extension(Observability::new("auth"))
-        .limit_depth(32)
 }
 
 /// The federation SDL, as `_service { sdl }` serves it.

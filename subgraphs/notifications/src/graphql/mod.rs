@@ -27,7 +27,6 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
         .enable_federation()
         .enable_subscription_in_federation()
         .extension(Observability::new("notifications"))
-        .limit_depth(32)
 }
 
 /// The federation SDL, as `_service { sdl }` serves it.

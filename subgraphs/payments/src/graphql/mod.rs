@@ -19,7 +19,6 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .extension(Observability::new("payments"))
-        .limit_depth(32)
 }
 
 /// The federation SDL, as `_service { sdl }` serves it.
