@@ -117,8 +117,8 @@ impl Platform {
     }
 }
 
-/// The router as the platform runs it: tokens verified against auth's JWKS, per-IP rate
-/// limits (and per-user ones when `REDIS_URL` is set), GraphiQL opening with the tour,
+/// The router as the platform runs it: tokens verified against auth's JWKS, per-IP and
+/// per-user rate limits (the latter shared through Redis when `REDIS_URL` is set), GraphiQL opening with the tour,
 /// subgraphs at the ports they bound. `ROUTER_CONFIG` (a YAML file) and `ROUTER_*`
 /// variables still override any of it.
 fn router_config(
@@ -152,11 +152,11 @@ fn router_config(
     if config.rate_limit.per_ip.is_none() {
         config.rate_limit.per_ip = Some(PerIpLimit::default());
     }
-    if config.rate_limit.per_user.is_none()
-        && let Some(redis_url) = env.get("REDIS_URL")
-    {
+    // The per-user and login/register budgets hold without Redis too (counted in this
+    // process); REDIS_URL shares them between routers.
+    if config.rate_limit.per_user.is_none() {
         config.rate_limit.per_user = Some(PerUserLimit {
-            redis_url: Some(redis_url),
+            redis_url: env.get("REDIS_URL"),
             ..PerUserLimit::default()
         });
     }

@@ -223,3 +223,31 @@ async fn a_user_journey_through_the_router() {
 
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The one-command run has no Redis: the login budget still holds, counted in the router.
+#[tokio::test]
+async fn login_brute_force_is_stopped_without_redis() {
+    let (port, _dir) = start().await;
+    let client = Client::new(format!("http://127.0.0.1:{port}/graphql"));
+    let mut statuses = Vec::new();
+    for attempt in 0..15 {
+        let response = client
+            .http
+            .post(&client.url)
+            .json(&json!({
+                "query": "mutation($i: LoginInput!) { login(input: $i) { accessToken } }",
+                "variables": { "i": { "email": "someone@example.com", "password": format!("guess {attempt}") } },
+            }))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let limited = statuses.iter().position(|s| *s == 429);
+    assert_eq!(
+        limited,
+        Some(10),
+        "10 sign-ins a minute per address, then 429: {statuses:?}"
+    );
+    assert!(statuses[10..].iter().all(|s| *s == 429), "{statuses:?}");
+}

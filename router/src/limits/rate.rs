@@ -1,12 +1,15 @@
 //! Rate limits. Per client IP: an in-process token bucket (`tower_governor`), cheap and
-//! enough against floods on one instance. Per user: a fixed window counted in Redis, so the
-//! budget holds across every router instance; operations that select a sensitive root field
-//! (`login`, `register`) have a stricter budget and are counted per IP for anonymous callers.
+//! enough against floods on one instance. Per user: a fixed window counted in Redis when
+//! `REDIS_URL` is set, so the budget holds across every router instance, and in this
+//! process otherwise (and while Redis is unreachable, when failing open); operations that
+//! select a sensitive root field (`login`, `register`) have a stricter budget and are
+//! counted per IP for anonymous callers.
 
 use std::{
+    collections::HashMap,
     net::{IpAddr, SocketAddr},
-    sync::Arc,
-    time::Duration,
+    sync::{Arc, PoisonError},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -118,12 +121,42 @@ fn rate_limited_error() -> GraphQLError {
     GraphQLError::new("too many requests", ErrorCode::RateLimited.as_str())
 }
 
-/// Counts requests per user (and per IP for sensitive anonymous operations) in Redis.
+/// Counts requests per user (and per IP for sensitive anonymous operations), in Redis or
+/// in this process.
 pub struct UserLimiter {
     config: PerUserLimit,
     client: Option<redis::Client>,
     connection: Mutex<Option<redis::aio::ConnectionManager>>,
     script: redis::Script,
+    local: LocalWindows,
+}
+
+/// Fixed windows counted in this process, with the semantics of the Redis script.
+#[derive(Default)]
+struct LocalWindows {
+    windows: std::sync::Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+/// Beyond this many keys, windows that have ended are dropped, so memory stays bounded.
+const LOCAL_SWEEP_AT: usize = 100_000;
+
+impl LocalWindows {
+    /// Counts one request under `key`: the count in the current window and the
+    /// milliseconds until it ends.
+    fn count(&self, key: &str, window: Duration) -> (u64, i64) {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if windows.len() >= LOCAL_SWEEP_AT {
+            windows.retain(|_, (_, started)| now.duration_since(*started) < window);
+        }
+        let entry = windows.entry(key.to_owned()).or_insert((0, now));
+        if now.duration_since(entry.1) >= window {
+            *entry = (0, now);
+        }
+        entry.0 += 1;
+        let left = window.saturating_sub(now.duration_since(entry.1));
+        (entry.0, i64::try_from(left.as_millis()).unwrap_or(i64::MAX))
+    }
 }
 
 /// Who a request is counted against.
@@ -150,13 +183,16 @@ impl UserLimiter {
             None => None,
         };
         if client.is_none() {
-            tracing::warn!("per-user rate limit configured without REDIS_URL: it is off");
+            tracing::info!(
+                "per-user rate limit without REDIS_URL: counted in this process (per router instance)"
+            );
         }
         Ok(Self {
             config,
             client,
             connection: Mutex::new(None),
             script: redis::Script::new(WINDOW_SCRIPT),
+            local: LocalWindows::default(),
         })
     }
 
@@ -169,9 +205,6 @@ impl UserLimiter {
     /// Counts one request; `Err` with a 429 when over budget (or when Redis is down and the
     /// limiter fails closed).
     pub async fn check(&self, subject: Subject<'_>, sensitive: bool) -> Result<(), RequestError> {
-        let Some(client) = &self.client else {
-            return Ok(());
-        };
         let (bucket, limit) = if sensitive {
             ("sensitive", self.config.sensitive_requests)
         } else {
@@ -181,38 +214,39 @@ impl UserLimiter {
             Subject::User(id) => format!("u:{id}"),
             Subject::Ip(ip) => format!("ip:{ip}"),
         };
-        let window_ms = self.config.window_secs * 1000;
+        let window = Duration::from_secs(self.config.window_secs);
         let key = format!("{}:{bucket}:{who}", self.config.key_prefix);
-        match self.count(client, &key, window_ms).await {
-            Ok((count, ttl_ms)) => {
-                if count > limit {
-                    metrics::counter!("router_rate_limited_total", "limit" => bucket).increment(1);
-                    let retry_after = (ttl_ms.max(0) as u64).div_ceil(1000).max(1);
-                    return Err(RequestError {
-                        status: StatusCode::TOO_MANY_REQUESTS,
-                        errors: vec![rate_limited_error()],
-                        retry_after: Some(retry_after),
-                    });
+        let (count, ttl_ms) = match &self.client {
+            None => self.local.count(&key, window),
+            Some(client) => match self.count(client, &key, window.as_millis() as u64).await {
+                Ok(counted) => counted,
+                Err(e) if self.config.fail_open => {
+                    tracing::warn!(error = %e, "rate-limit store unreachable: counting in this process (fail open)");
+                    self.local.count(&key, window)
                 }
-                Ok(())
-            }
-            Err(e) => {
-                if self.config.fail_open {
-                    tracing::warn!(error = %e, "rate-limit store unreachable: letting the request through (fail open)");
-                    Ok(())
-                } else {
+                Err(e) => {
                     tracing::error!(error = %e, "rate-limit store unreachable: rejecting the request (fail closed)");
-                    Err(RequestError {
+                    return Err(RequestError {
                         status: StatusCode::SERVICE_UNAVAILABLE,
                         errors: vec![GraphQLError::new(
                             "rate limiting is unavailable",
                             ErrorCode::RateLimited.as_str(),
                         )],
                         retry_after: Some(1),
-                    })
+                    });
                 }
-            }
+            },
+        };
+        if count > limit {
+            metrics::counter!("router_rate_limited_total", "limit" => bucket).increment(1);
+            let retry_after = (ttl_ms.max(0) as u64).div_ceil(1000).max(1);
+            return Err(RequestError {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                errors: vec![rate_limited_error()],
+                retry_after: Some(retry_after),
+            });
         }
+        Ok(())
     }
 
     async fn count(
@@ -246,5 +280,23 @@ impl UserLimiter {
             .await
             .map_err(|_| "timed out".to_owned())?
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_windows_count_per_key_and_start_again_when_the_window_ends() {
+        let windows = LocalWindows::default();
+        let window = Duration::from_millis(50);
+        assert_eq!(windows.count("a", window).0, 1);
+        assert_eq!(windows.count("a", window).0, 2);
+        assert_eq!(windows.count("b", window).0, 1);
+        let (_, left) = windows.count("a", window);
+        assert!(left > 0 && left <= 50, "{left}");
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(windows.count("a", window).0, 1);
     }
 }
