@@ -21,6 +21,9 @@ if ! command -v docker-compose >/dev/null 2>&1; then
     || { apt-get update -qq && apt-get install -y -qq docker-compose >/dev/null; }
 fi
 docker-compose -f docker-compose.yml config --quiet
+# The Kubernetes overlays render, and every document validates against the API schemas
+# offline (kubectl's kustomize and kubernetes-validate, pinned, in a venv under ~/.cache).
+scripts/kubernetes.sh
 
 # The end-to-end suite's real clients: the graphql-ws and Playwright npm packages (pinned by
 # e2e/clients/package-lock.json) and Debian's Chromium for GraphiQL.
