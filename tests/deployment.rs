@@ -8,6 +8,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use service_kit::{config::Env, telemetry::LogConfig};
 
+/// deploy/kubernetes, checked against the code the same way.
+#[path = "deployment/kubernetes.rs"]
+mod kubernetes;
+
 fn yaml(path: &str) -> Value {
     let text = std::fs::read_to_string(path).unwrap();
     let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
