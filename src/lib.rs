@@ -8,6 +8,7 @@
 use std::{path::PathBuf, sync::Arc};
 
 use router::config::{JwtConfig, PerIpLimit, PerUserLimit, RouterConfig, SubgraphConfig};
+use service_kit::client_address::TrustedProxies;
 use service_kit::{
     config::Env,
     events::{EventSource, InProcessBus},
@@ -36,9 +37,19 @@ pub struct Platform {
 impl Platform {
     /// Builds every service from `env` (the same variables their own binaries read).
     pub async fn build(env: &Env) -> anyhow::Result<Self> {
-        let auth_config = auth::AuthConfig::from_env(env)?;
+        let mut auth_config = auth::AuthConfig::from_env(env)?;
         let mut payments_config = payments::PaymentsConfig::from_env(env)?;
         let mut notifications_config = notifications::NotificationsConfig::from_env(env)?;
+        // The router runs in this process: the subgraphs believe its X-Forwarded-For.
+        for common in [
+            &mut auth_config.common,
+            &mut payments_config.common,
+            &mut notifications_config.common,
+        ] {
+            if common.trusted_proxies.is_empty() {
+                common.trusted_proxies = TrustedProxies::loopback();
+            }
+        }
         let common = auth_config.common.clone();
 
         // One in-process bus joins the services when no AMQP_URL is set.

@@ -218,6 +218,9 @@ impl Stack {
                 ("AMQP_EXCHANGE", resources.exchange.clone()),
                 ("OUTBOX_POLL_INTERVAL_MS", "100".into()),
                 ("OUTBOX_MAX_BACKOFF_MS", "1000".into()),
+                // The subgraphs believe the router's X-Forwarded-For, as a deployment
+                // lists its router; the router itself trusts no proxy unless a test says so.
+                ("TRUSTED_PROXIES", "127.0.0.1".into()),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))

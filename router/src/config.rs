@@ -6,7 +6,10 @@
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
-use service_kit::config::{ConfigError, Env};
+use service_kit::{
+    client_address::TrustedProxies,
+    config::{ConfigError, Env},
+};
 
 /// Everything the router can be told.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +30,9 @@ pub struct RouterConfig {
     pub rate_limit: RateLimitConfig,
     pub cors: CorsConfig,
     pub subscriptions: SubscriptionsConfig,
+    /// Proxies in front of the router whose `X-Forwarded-For`/`Forwarded` name the client
+    /// (`ROUTER_TRUSTED_PROXIES`, comma separated); none by default: the peer is the client.
+    pub trusted_proxies: TrustedProxies,
     /// Serve GraphiQL on `GET /` (`ROUTER_GRAPHIQL`).
     pub graphiql: bool,
     /// The operation GraphiQL opens with (`ROUTER_GRAPHIQL_EXAMPLE_FILE` names a file
@@ -48,6 +54,7 @@ impl Default for RouterConfig {
             rate_limit: RateLimitConfig::default(),
             cors: CorsConfig::default(),
             subscriptions: SubscriptionsConfig::default(),
+            trusted_proxies: TrustedProxies::default(),
             graphiql: true,
             graphiql_example: None,
         }
@@ -267,7 +274,8 @@ pub struct PerIpLimit {
     pub per_second: u64,
     /// Burst size (`ROUTER_RATE_LIMIT_IP_BURST`).
     pub burst: u32,
-    /// Take the client address from `X-Forwarded-For`/`Forwarded` (only behind a trusted proxy).
+    /// Deprecated: `trusted_proxies` says whose forwarding headers to believe. `true`
+    /// believes every peer's (only safe when every client comes through a proxy).
     pub trust_forwarded_headers: bool,
 }
 
@@ -385,6 +393,9 @@ impl RouterConfig {
             self.host = host;
         }
         self.port = env.parse_or("ROUTER_PORT", self.port)?;
+        if env.get("ROUTER_TRUSTED_PROXIES").is_some() {
+            self.trusted_proxies = TrustedProxies::from_env(env, "ROUTER_TRUSTED_PROXIES")?;
+        }
         self.graphiql = env.bool_or("ROUTER_GRAPHIQL", self.graphiql)?;
         if let Some(path) = env.get("ROUTER_GRAPHIQL_EXAMPLE_FILE") {
             let example = std::fs::read_to_string(&path)

@@ -121,6 +121,11 @@ pub fn routes(state: SharedState) -> anyhow::Result<Router> {
     if let Some(cors) = cors_layer(config)? {
         app = app.layer(cors);
     }
+    let trusted = Arc::new(trusted_proxies(config));
+    app = app.layer(axum::middleware::from_fn_with_state(
+        trusted,
+        rate::client_address,
+    ));
     Ok(app.layer(CatchPanicLayer::custom(|_| {
         tracing::error!("a request handler panicked");
         RequestError::new(
@@ -129,6 +134,22 @@ pub fn routes(state: SharedState) -> anyhow::Result<Router> {
         )
         .into_response()
     })))
+}
+
+/// `trusted_proxies`, or every peer under the deprecated `trust_forwarded_headers`.
+fn trusted_proxies(config: &RouterConfig) -> service_kit::client_address::TrustedProxies {
+    let deprecated = config
+        .rate_limit
+        .per_ip
+        .as_ref()
+        .is_some_and(|ip| ip.trust_forwarded_headers);
+    if deprecated && config.trusted_proxies.is_empty() {
+        tracing::warn!(
+            "rate_limit.per_ip.trust_forwarded_headers is deprecated: list the proxies in trusted_proxies; every peer's X-Forwarded-For is believed meanwhile"
+        );
+        return service_kit::client_address::TrustedProxies::any();
+    }
+    config.trusted_proxies.clone()
 }
 
 fn cors_layer(config: &RouterConfig) -> anyhow::Result<Option<CorsLayer>> {

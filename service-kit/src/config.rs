@@ -191,6 +191,9 @@ pub struct CommonConfig {
     pub amqp_url: Option<String>,
     /// What one GraphQL operation may ask (`GRAPHQL_MAX_*`).
     pub limits: crate::limits::OperationLimits,
+    /// Proxies (the router) whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`,
+    /// addresses or CIDR ranges; unset: none, the peer is the client).
+    pub trusted_proxies: crate::client_address::TrustedProxies,
 }
 
 impl CommonConfig {
@@ -206,6 +209,10 @@ impl CommonConfig {
                 .unwrap_or_else(|| crate::events::DEFAULT_EXCHANGE.into()),
             amqp_url: env.url_opt("AMQP_URL", &["amqp", "amqps"])?,
             limits: crate::limits::OperationLimits::from_env(env)?,
+            trusted_proxies: crate::client_address::TrustedProxies::from_env(
+                env,
+                "TRUSTED_PROXIES",
+            )?,
         })
     }
 }

@@ -28,6 +28,7 @@ use tower_http::{
 };
 
 use crate::{
+    client_address::{ClientAddress, TrustedProxies},
     graphql::{DeletedAccounts, RequestAuth},
     jwt::JwtVerifier,
     telemetry::Shutdown,
@@ -39,6 +40,8 @@ pub struct GraphqlState<Q, M, S> {
     pub verifier: JwtVerifier,
     /// Deleted accounts whose tokens are refused, for a subgraph that keeps them.
     pub deleted_accounts: Option<Arc<dyn DeletedAccounts>>,
+    /// Whose `X-Forwarded-For` names the client ([`ClientAddress`] in the context).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
@@ -47,14 +50,37 @@ impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
             schema: self.schema.clone(),
             verifier: self.verifier.clone(),
             deleted_accounts: self.deleted_accounts.clone(),
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }
 
+/// The peer of a connection, when the server was started with connect info (as [`serve`]
+/// does; a test calling a router directly has none).
+pub struct Peer(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
 /// `POST /graphql`: decodes one GraphQL request, verifies the bearer token (if any) and
-/// runs the operation with the caller's [`RequestAuth`] in the context.
+/// runs the operation with the caller's [`RequestAuth`] and [`ClientAddress`] in the
+/// context.
 pub async fn graphql_handler<Q, M, S>(
     State(state): State<GraphqlState<Q, M, S>>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response
@@ -63,10 +89,14 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let request = match decode(&headers, body) {
+    let mut request = match decode(&headers, body) {
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(),
     };
+    if let Some(peer) = peer {
+        let address = state.trusted_proxies.client_address(peer, &headers);
+        request = request.data(ClientAddress(address));
+    }
     let header = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok());

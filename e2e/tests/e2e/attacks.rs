@@ -522,18 +522,25 @@ async fn login_brute_force_is_rate_limited() {
         let body: Value = response.json().await.unwrap();
         answers.push((status, error_code(&body).to_owned(), retry_after));
     }
-    // Wrong guesses are refused as bad credentials until the limit (10 sensitive requests a
-    // minute, the registration included), then every attempt is rate limited.
+    // Two lines of defence: auth throttles the account from this address after 5 free
+    // failures and a sixth (200, RATE_LIMITED from auth), and the router's budget (10
+    // sensitive requests a minute, the registration included) refuses the rest with 429.
     let limited = answers
         .iter()
         .position(|(s, _, _)| *s == 429)
-        .expect("rate limited");
+        .expect("rate limited by the router");
     assert!(limited <= 10, "{answers:?}");
     assert!(
-        answers[..limited]
+        answers[..6]
             .iter()
             .all(|(s, c, _)| *s == 200 && c == "UNAUTHENTICATED"),
         "{answers:?}"
+    );
+    assert!(
+        answers[6..limited]
+            .iter()
+            .all(|(s, c, _)| *s == 200 && c == "RATE_LIMITED"),
+        "auth's own throttle: {answers:?}"
     );
     assert!(
         answers[limited..]
@@ -926,4 +933,55 @@ async fn every_subgraph_holds_the_routers_line() {
             .unwrap();
         assert_eq!(ok["data"]["__typename"], "Query", "{}", service.name());
     }
+}
+
+/// Auth throttles sign-ins on its own, per account and client address: guesses sent
+/// straight to auth are stopped after five, and the owner, whom the router names by the
+/// address its load balancer reports, still signs in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_throttles_guesses_sent_past_the_router_without_locking_the_owner_out() {
+    // The test plays the load balancer in front of the router.
+    let stack = Stack::start(Options::default().with(
+        Service::Router,
+        "ROUTER_TRUSTED_PROXIES",
+        "127.0.0.1",
+    ))
+    .await
+    .unwrap();
+    let client = stack.client();
+    client
+        .register("owner@example.com", "the right password")
+        .await
+        .unwrap();
+    let auth = e2e::Client::new(format!(
+        "http://127.0.0.1:{}/graphql",
+        stack.port(Service::Auth)
+    ));
+    let login = "mutation($i: LoginInput!) { login(input: $i) { accessToken } }";
+    let mut codes = Vec::new();
+    for guess in 0..8 {
+        let answer = auth
+            .gql(
+                login,
+                json!({ "i": { "email": "owner@example.com", "password": format!("guess {guess}") } }),
+                None,
+            )
+            .await
+            .unwrap();
+        codes.push(error_code(&answer).to_owned());
+    }
+    assert_eq!(codes[..6], ["UNAUTHENTICATED"; 6], "{codes:?}");
+    assert_eq!(codes[6..], ["RATE_LIMITED"; 2], "{codes:?}");
+    let owner: Value = client
+        .http
+        .post(&client.url)
+        .header("x-forwarded-for", "198.51.100.2")
+        .json(&json!({ "query": login, "variables": { "i": { "email": "owner@example.com", "password": "the right password" } } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(owner["data"]["login"]["accessToken"].is_string(), "{owner}");
 }

@@ -308,11 +308,7 @@ impl SubgraphClient {
         let key = DedupeKey {
             subgraph: subgraph.to_owned(),
             body: body.clone(),
-            headers: headers
-                .iter()
-                .filter(|(name, _)| *name != "traceparent" && *name != "tracestate")
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect(),
+            headers: crate::pipeline::execute::sharing_key(headers),
         };
         let (http, endpoint, headers) = (self.http.clone(), endpoint.clone(), headers.clone());
         let joined = endpoint.metrics.joined.clone();

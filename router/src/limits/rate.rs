@@ -17,6 +17,7 @@ use axum::{
     extract::ConnectInfo,
     http::{Request, Response, StatusCode, header},
 };
+use service_kit::client_address::{ClientAddress, TrustedProxies};
 use tokio::sync::Mutex;
 use tower_governor::{
     GovernorError, GovernorLayer, governor::GovernorConfigBuilder, key_extractor::KeyExtractor,
@@ -27,37 +28,37 @@ use crate::{
     error::{GraphQLError, RequestError, codes::ErrorCode},
 };
 
-/// The client address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
+/// Keys the per-IP limiter by the client address the edge computed ([`client_address`]).
 #[derive(Debug, Clone, Copy)]
-pub struct ClientIp {
-    pub trust_forwarded: bool,
-}
-
-impl ClientIp {
-    pub fn of<B>(&self, request: &Request<B>) -> Option<IpAddr> {
-        if self.trust_forwarded
-            && let Some(ip) = request
-                .headers()
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Some(ip);
-        }
-        request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-    }
-}
+pub struct ClientIp;
 
 impl KeyExtractor for ClientIp {
     type Key = IpAddr;
 
     fn extract<T>(&self, req: &Request<T>) -> Result<Self::Key, GovernorError> {
-        self.of(req).ok_or(GovernorError::UnableToExtractKey)
+        req.extensions()
+            .get::<ClientAddress>()
+            .map(|a| a.0)
+            .ok_or(GovernorError::UnableToExtractKey)
     }
+}
+
+/// The router's edge: computes the client address once (the peer, or behind a trusted
+/// proxy the nearest untrusted forwarded hop) for the limits, the logs and the subgraphs.
+pub async fn client_address(
+    axum::extract::State(trusted): axum::extract::State<Arc<TrustedProxies>>,
+    mut request: Request<Body>,
+    next: axum::middleware::Next,
+) -> Response<Body> {
+    if let Some(peer) = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+    {
+        let address = trusted.client_address(peer, request.headers());
+        request.extensions_mut().insert(ClientAddress(address));
+    }
+    next.run(request).await
 }
 
 /// Wraps `routes` in the per-IP limiter, and starts a task that forgets idle clients so
@@ -70,9 +71,7 @@ pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
     let governor = GovernorConfigBuilder::default()
         .period(period)
         .burst_size(config.burst.max(1))
-        .key_extractor(ClientIp {
-            trust_forwarded: config.trust_forwarded_headers,
-        })
+        .key_extractor(ClientIp)
         .finish()
         .ok_or_else(|| anyhow::anyhow!("invalid per-IP rate limit"))?;
     let governor = Arc::new(governor);

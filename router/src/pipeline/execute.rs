@@ -132,7 +132,7 @@ async fn execute_shared(runtime: &Arc<Runtime>, ready: Ready) -> ExecutionOutput
         } else {
             serde_json::to_vec(&variables).unwrap_or_default()
         },
-        headers: without_trace_context(&forward),
+        headers: sharing_key(&forward),
     };
     let shared_runtime = Arc::clone(runtime);
     runtime
@@ -162,12 +162,15 @@ async fn execute_shared(runtime: &Arc<Runtime>, ready: Ready) -> ExecutionOutput
         .await
 }
 
-/// The headers that make requests differ: all but the trace context (each request has
-/// its own span, and sharing one answer must not depend on it).
-pub(crate) fn without_trace_context(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
+/// The headers that make requests differ, for in-flight deduplication: all but the trace
+/// context (each request has its own span) and the client address (what a subgraph
+/// answers does not depend on it; only limits do, and those are not shared).
+pub(crate) fn sharing_key(headers: &HeaderMap) -> Vec<(HeaderName, HeaderValue)> {
     headers
         .iter()
-        .filter(|(name, _)| *name != "traceparent" && *name != "tracestate")
+        .filter(|(name, _)| {
+            *name != "traceparent" && *name != "tracestate" && *name != "x-forwarded-for"
+        })
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect()
 }
@@ -177,9 +180,17 @@ pub(crate) fn forward_headers(
     state: &AppState,
     headers: &HeaderMap,
     caller: Option<&Caller>,
+    client: Option<std::net::IpAddr>,
     trace: &TraceContext,
 ) -> HeaderMap {
     let mut out = HeaderMap::new();
+    // The client address the edge computed, for the subgraphs' own limits (auth's sign-in
+    // throttle): replaces whatever the client sent.
+    if let Some(ip) = client
+        && let Ok(value) = HeaderValue::from_str(&ip.to_string())
+    {
+        out.insert(HeaderName::from_static("x-forwarded-for"), value);
+    }
     match caller {
         Some(c) => {
             out.insert(header::AUTHORIZATION, c.authorization.clone());

@@ -177,7 +177,7 @@ async fn stages(
         _ => None,
     };
     let variables = variables::coerce(&runtime.supergraph.schema, &prepared, request.variables)?;
-    let forward = execute::forward_headers(state, &headers, caller.as_ref(), trace);
+    let forward = execute::forward_headers(state, &headers, caller.as_ref(), client_ip, trace);
     execute::execute(
         state,
         &runtime,

@@ -2,10 +2,8 @@
 //! GraphiQL for a browser; the websocket upgrade). The client's `Accept` chooses the answer's
 //! format: one JSON response, Server-Sent Events, or multipart (`pipeline::encode`).
 
-use std::net::SocketAddr;
-
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State, WebSocketUpgrade},
+    extract::{FromRequestParts, Request, State, WebSocketUpgrade},
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
@@ -21,11 +19,12 @@ use crate::{
 };
 
 /// The peer address the server was started with (connect info).
+/// The client address the edge computed (`limits::rate::client_address`).
 fn peer(request: &Request) -> Option<std::net::IpAddr> {
     request
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip())
+        .get::<service_kit::client_address::ClientAddress>()
+        .map(|c| c.0)
 }
 
 /// The caller of an HTTP request: 401 `UNAUTHENTICATED` for a bad token, before anything

@@ -54,6 +54,7 @@ pub struct AuthConfig {
     pub signing_key: SigningKeySource,
     pub argon2: Argon2Params,
     pub relay: RelaySettings,
+    pub login_throttle: crate::throttle::ThrottlePolicy,
 }
 
 pub const DEFAULT_PORT: u16 = 4001;
@@ -103,6 +104,27 @@ impl AuthConfig {
                 parallelism: env.ranged_or("ARGON2_PARALLELISM", defaults.parallelism, 1..=64)?,
             },
             relay: RelaySettings::from_env(env)?,
+            login_throttle: {
+                let d = crate::throttle::ThrottlePolicy::default();
+                crate::throttle::ThrottlePolicy {
+                    free_per_address: env.ranged_or(
+                        "AUTH_LOGIN_FREE_FAILURES",
+                        d.free_per_address,
+                        1..=10_000,
+                    )?,
+                    free_per_account: env.ranged_or(
+                        "AUTH_LOGIN_FREE_ACCOUNT_FAILURES",
+                        d.free_per_account,
+                        1..=1_000_000,
+                    )?,
+                    window: env.secs_or("AUTH_LOGIN_FAILURE_WINDOW_SECS", d.window.as_secs(), 1)?,
+                    max_delay: env.secs_or(
+                        "AUTH_LOGIN_MAX_DELAY_SECS",
+                        d.max_delay.as_secs(),
+                        1,
+                    )?,
+                }
+            },
             common,
         })
     }

@@ -7,6 +7,7 @@ pub mod passwords;
 pub mod service;
 pub mod startup;
 pub mod storage;
+pub mod throttle;
 pub mod tokens;
 
 pub use config::AuthConfig;

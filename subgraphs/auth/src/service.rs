@@ -2,7 +2,7 @@
 //! types, does its writes in one transaction (with the events it causes, via the outbox),
 //! and returns errors that are safe to show.
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
@@ -27,6 +27,7 @@ use crate::{
         entities::{refresh_tokens, users},
         is_unique_violation,
     },
+    throttle::LoginThrottle,
     tokens::{RefreshToken, TokenIssuer, hash_refresh_token},
 };
 
@@ -64,6 +65,7 @@ pub struct AuthService {
     tokens: TokenIssuer,
     refresh_ttl: Duration,
     outbox: Arc<Notify>,
+    throttle: LoginThrottle,
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -77,6 +79,7 @@ impl AuthService {
         tokens: TokenIssuer,
         refresh_ttl: Duration,
         outbox: Arc<Notify>,
+        throttle: LoginThrottle,
     ) -> Self {
         Self {
             db,
@@ -84,6 +87,7 @@ impl AuthService {
             tokens,
             refresh_ttl,
             outbox,
+            throttle,
         }
     }
 
@@ -156,7 +160,32 @@ impl AuthService {
         self.session(user, refresh)
     }
 
-    pub async fn login(&self, email: &str, password: &str) -> ApiResult<Session> {
+    /// Signs in `email` from `address` (the client's, when known), unless that pair or the
+    /// account is throttled after failures ([`LoginThrottle`]): then `RATE_LIMITED`
+    /// before the password is looked at, so a throttled attacker learns nothing more.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        address: Option<IpAddr>,
+    ) -> ApiResult<Session> {
+        if let Err(wait) = self.throttle.check(email, address) {
+            metrics::counter!("logins_total", "result" => "throttled").increment(1);
+            return Err(ApiError::RateLimited(format!(
+                "too many failed sign-ins: try again in {} s",
+                wait.as_secs().max(1)
+            )));
+        }
+        let signed_in = self.verify_and_sign_in(email, password).await;
+        match &signed_in {
+            Err(ApiError::Unauthenticated(_)) => self.throttle.failed(email, address),
+            Ok(_) => self.throttle.succeeded(email, address),
+            Err(_) => {}
+        }
+        signed_in
+    }
+
+    async fn verify_and_sign_in(&self, email: &str, password: &str) -> ApiResult<Session> {
         if password.len() > MAX_PASSWORD_BYTES {
             metrics::counter!("logins_total", "result" => "failure").increment(1);
             return Err(ApiError::Unauthenticated(BAD_CREDENTIALS.into()));

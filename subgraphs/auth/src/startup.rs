@@ -12,6 +12,7 @@ use axum::{
 use sea_orm::DatabaseConnection;
 use service_kit::{
     CancellationToken,
+    client_address::TrustedProxies,
     events::{BrokerCheck, EventBus},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     outbox::OutboxRelay,
@@ -25,6 +26,7 @@ use crate::{
     passwords::PasswordHasher,
     service::AuthService,
     storage::{self, SeaOrmOutbox},
+    throttle::LoginThrottle,
     tokens::{SigningKeys, TokenIssuer},
 };
 
@@ -52,7 +54,13 @@ impl Application {
             .apply(schema_builder())
             .data(service.clone())
             .finish();
-        let router = routes(schema, &issuer, db, bus);
+        let router = routes(
+            schema,
+            &issuer,
+            db,
+            bus,
+            config.common.trusted_proxies.clone(),
+        );
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
@@ -117,6 +125,7 @@ impl Components {
             issuer.clone(),
             config.refresh_token_ttl,
             relay.waker(),
+            LoginThrottle::new(config.login_throttle),
         ));
         Ok(Self {
             db,
@@ -132,12 +141,14 @@ fn routes(
     issuer: &TokenIssuer,
     db: DatabaseConnection,
     bus: Arc<dyn EventBus>,
+    trusted_proxies: TrustedProxies,
 ) -> Router {
     // Auth needs no list of deleted accounts: it looks every caller up in its own table.
     let state = GraphqlState {
         schema,
         verifier: issuer.verifier(),
         deleted_accounts: None,
+        trusted_proxies,
     };
     let jwks = issuer.keys().jwks().clone();
     let checks: Vec<Arc<dyn ReadinessCheck>> =

@@ -8,6 +8,7 @@ use axum::{Router, routing::get};
 use lettre::message::Mailbox;
 use service_kit::{
     CancellationToken,
+    client_address::TrustedProxies,
     events::{BrokerCheck, EventBus, EventSource, WorkQueue},
     graphql::{DeletedAccounts, OperationAuth},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
@@ -112,7 +113,13 @@ impl Application {
             Arc::new(BrokerCheck(bus)),
             Arc::new(MailCheck(mailer)),
         ];
-        let router = routes(schema, verifier, deleted, checks);
+        let router = routes(
+            schema,
+            verifier,
+            deleted,
+            checks,
+            config.common.trusted_proxies.clone(),
+        );
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();
         let queue = WorkQueue {
@@ -199,11 +206,13 @@ fn routes(
     verifier: JwtVerifier,
     deleted_accounts: Arc<dyn DeletedAccounts>,
     checks: Vec<Arc<dyn ReadinessCheck>>,
+    trusted_proxies: TrustedProxies,
 ) -> Router {
     let state = GraphqlState {
         schema,
         verifier,
         deleted_accounts: Some(deleted_accounts),
+        trusted_proxies,
     };
     let app = Router::new()
         .route("/graphql", get(websocket::upgrade).post(graphql_handler))

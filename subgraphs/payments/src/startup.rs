@@ -8,6 +8,7 @@ use std::{sync::Arc, time::Duration};
 use axum::{Router, routing::post};
 use service_kit::{
     CancellationToken,
+    client_address::TrustedProxies,
     events::{BrokerCheck, EventBus, EventHandler, EventSource, InProcessBus, WorkQueue},
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     jwt::JwtVerifier,
@@ -60,7 +61,13 @@ impl Application {
             .apply(schema_builder())
             .data(service.clone())
             .finish();
-        let router = routes(schema, verifier, store, bus);
+        let router = routes(
+            schema,
+            verifier,
+            store,
+            bus,
+            config.common.trusted_proxies.clone(),
+        );
         let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
@@ -196,11 +203,13 @@ fn routes(
     verifier: JwtVerifier,
     store: Arc<dyn PaymentStore>,
     bus: Arc<dyn EventBus>,
+    trusted_proxies: TrustedProxies,
 ) -> Router {
     let state = GraphqlState {
         schema,
         verifier,
         deleted_accounts: Some(Arc::new(DeletedUsers(store.clone()))),
+        trusted_proxies,
     };
     let checks: Vec<Arc<dyn ReadinessCheck>> =
         vec![Arc::new(DatabaseCheck(store)), Arc::new(BrokerCheck(bus))];

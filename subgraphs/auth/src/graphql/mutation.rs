@@ -23,10 +23,18 @@ impl Mutation {
         Ok(session.into())
     }
 
-    /// Signs in with email and password.
+    /// Signs in with email and password. After repeated failures from one address (and
+    /// after many more from anywhere) the account waits before it may be tried again, a
+    /// little longer after each further failure (`RATE_LIMITED`).
     async fn login(&self, ctx: &Context<'_>, input: LoginInput) -> Result<AuthPayload> {
         let service = service(ctx)?;
-        Ok(service.login(&input.email, &input.password).await?.into())
+        let address = ctx
+            .data_opt::<service_kit::client_address::ClientAddress>()
+            .map(|a| a.0);
+        Ok(service
+            .login(&input.email, &input.password, address)
+            .await?
+            .into())
     }
 
     /// Trades a refresh token for a new access token and the next refresh token. Each

@@ -10,6 +10,7 @@ contract!(
     bad_registration_input_is_rejected_and_nothing_is_written,
     duplicate_email_is_a_conflict_regardless_of_case,
     login_with_wrong_password_or_unknown_email_fails_the_same_way,
+    repeated_failures_throttle_the_address_not_the_owner,
     responses_never_contain_password_or_hash,
     health_ready_and_metrics_answer,
 );
@@ -99,6 +100,48 @@ async fn login_with_wrong_password_or_unknown_email_fails_the_same_way(backend: 
     );
     let ok = app.login("alan@example.com", "correct horse").await;
     assert_eq!(ok["data"]["login"]["user"]["email"], "alan@example.com");
+}
+
+async fn repeated_failures_throttle_the_address_not_the_owner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register("target@example.com", "correct horse").await;
+    let attacker = "203.0.113.7";
+    // Five free failures, a sixth that starts the wait, then refused before any check.
+    for guess in 0..6 {
+        let wrong = app
+            .login_from(attacker, "target@example.com", &format!("guess {guess}"))
+            .await;
+        assert_eq!(
+            error_code(&wrong),
+            "UNAUTHENTICATED",
+            "guess {guess}: {wrong}"
+        );
+    }
+    let throttled = app
+        .login_from(attacker, "target@example.com", "correct horse")
+        .await;
+    assert_eq!(error_code(&throttled), "RATE_LIMITED", "{throttled}");
+    assert!(throttled["data"].is_null(), "{throttled}");
+    // An unknown email is throttled alike: the answer does not tell which accounts exist.
+    for guess in 0..7 {
+        let unknown = app
+            .login_from(attacker, "nobody@example.com", &format!("guess {guess}"))
+            .await;
+        let expected = if guess < 6 {
+            "UNAUTHENTICATED"
+        } else {
+            "RATE_LIMITED"
+        };
+        assert_eq!(error_code(&unknown), expected, "guess {guess}: {unknown}");
+    }
+    // The owner, elsewhere, is not locked out.
+    let owner = app
+        .login_from("198.51.100.2", "target@example.com", "correct horse")
+        .await;
+    assert_eq!(
+        owner["data"]["login"]["user"]["email"], "target@example.com",
+        "{owner}"
+    );
 }
 
 async fn responses_never_contain_password_or_hash(backend: Backend) {

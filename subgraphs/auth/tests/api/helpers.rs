@@ -63,6 +63,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         ("ARGON2_ITERATIONS".into(), "1".into()),
         ("OUTBOX_MAX_BACKOFF_MS".into(), "500".into()),
         ("OUTBOX_POLL_INTERVAL_MS".into(), "100".into()),
+        // Tests stand in for the router: they name the client with X-Forwarded-For.
+        ("TRUSTED_PROXIES".into(), "127.0.0.1".into()),
     ];
     let (cleanup, events, bus, proxy): (Cleanup, _, Arc<dyn EventBus>, _) = match options.backend {
         Backend::Real => {
@@ -134,6 +136,20 @@ impl TestApp {
             request = request.bearer_auth(token);
         }
         request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `login` as a client at `address` (behind the trusted proxy the test plays).
+    pub async fn login_from(&self, address: &str, email: &str, password: &str) -> Value {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .header("x-forwarded-for", address)
+            .json(&json!({ "query": LOGIN, "variables": { "input": { "email": email, "password": password } } }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Registers a user and returns the `register` payload.
