@@ -6,9 +6,10 @@
 //!    the client (the floor); through Hive Gateway (`@graphql-hive/gateway`) on the same
 //!    supergraph, when installed.
 //! 2. `BENCH_SUBSCRIBERS` (default 10,000) concurrent `notificationAdded` subscribers over
-//!    graphql-transport-ws through the router, one user each; a `user.login` event per
+//!    graphql-transport-ws through one router, one user each; a `user.login` event per
 //!    user is published to RabbitMQ and the time until its notification reaches the
-//!    client is measured, with the routers' and notifications' memory per connection.
+//!    client is measured, with the router's and notifications' memory and sockets per
+//!    subscription.
 //!
 //! ```sh
 //! cargo build --release --workspace --bins             # the services under test
@@ -16,8 +17,9 @@
 //! cargo bench -p e2e --bench load
 //! ```
 //!
-//! `BENCH_SECONDS` (10), `BENCH_CONCURRENCY` (32), `BENCH_SUBSCRIBERS` (10000) and
-//! `BENCH_EVENTS_PER_SECOND` (1000) tune it.
+//! `BENCH_SECONDS` (10), `BENCH_CONCURRENCY` (32), `BENCH_SUBSCRIBERS` (10000),
+//! `BENCH_EVENTS_PER_SECOND` (1000) and `BENCH_ROUTERS` (1: router processes sharing the
+//! subscribers) tune it.
 
 #![allow(clippy::unwrap_used)] // A benchmark harness: a panic is the report.
 
@@ -135,6 +137,18 @@ fn rss_bytes(pid: u32) -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Open sockets of a process (its file descriptors that are sockets).
+fn sockets(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| {
+        dir.filter_map(Result::ok)
+            .filter(|e| {
+                std::fs::read_link(e.path())
+                    .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+            })
+            .count()
+    })
 }
 
 fn row(name: &str, stats: &Stats, cpu: Option<f64>) {
@@ -355,9 +369,9 @@ fn claims_for(template: &Value, user: uuid::Uuid) -> Value {
 async fn subscribers(stack: &Stack, real_token: &str) {
     let n = env_u64("BENCH_SUBSCRIBERS", 10_000) as usize;
     let rate = env_u64("BENCH_EVENTS_PER_SECOND", 1_000);
-    // A router holds two sockets per subscription (client and notifications): one router
-    // per 4,000 subscribers keeps each under this machine's 20,000 open files.
-    let routers = n.div_ceil(4_000).max(1);
+    // One router by default: it holds one socket per client and shares its upstream
+    // websockets to notifications (500 operations each). BENCH_ROUTERS spreads the clients.
+    let routers = env_u64("BENCH_ROUTERS", 1).max(1) as usize;
     let mut replicas = Vec::new();
     let mut ports = vec![stack.port(Service::Router)];
     for i in 1..routers {
@@ -422,6 +436,8 @@ async fn subscribers(stack: &Stack, real_token: &str) {
     // Let the routers' upstream subscriptions settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (routers_after, notifications_after) = (rss(&pids), rss_bytes(notifications_pid));
+    let router_sockets: usize = pids.iter().map(|p| sockets(*p)).sum();
+    let notifications_sockets = sockets(notifications_pid);
 
     // One user.login per user, at `rate` per second, straight onto the broker.
     let bus = RabbitBus::new(servers::amqp_url(), stack.exchange());
@@ -486,6 +502,11 @@ async fn subscribers(stack: &Stack, real_token: &str) {
             / 1024.0
             / connected.max(1) as f64
     );
+    println!(
+        "| router sockets per subscription | {:.3} ({router_sockets} sockets) |",
+        router_sockets as f64 / connected.max(1) as f64
+    );
+    println!("| notifications sockets | {notifications_sockets} |");
     println!(
         "| routers' resident memory with {connected} subscriptions | {:.0} MiB |",
         routers_after as f64 / 1048576.0
