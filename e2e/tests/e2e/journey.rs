@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use e2e::{Options, Service, Stack};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{NodeClient, artifacts_dir, eventually, node_clients};
+use crate::{NodeClient, artifacts_dir, eventually, run_graphiql};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_journey_through_the_router_with_real_clients() {
@@ -152,23 +152,7 @@ async fn a_user_journey_through_the_router_with_real_clients() {
 
     // GraphiQL in headless Chromium runs an operation and shows its result.
     let screenshot = artifacts_dir().join("graphiql.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let output = tokio::process::Command::new("node")
-        .arg(node_clients().join("graphiql.mjs"))
-        .args([
-            &format!("http://127.0.0.1:{}", stack.port(Service::Router)),
-            &token,
-            &screenshot.display().to_string(),
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "GraphiQL run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let shown = run_graphiql(&stack, &token, &screenshot, None).await;
     let result = shown["result"].as_str().unwrap();
     assert!(result.contains(email), "GraphiQL showed {result}");
     assert!(result.contains("REFUNDED"), "GraphiQL showed {result}");

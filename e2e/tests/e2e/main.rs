@@ -95,3 +95,30 @@ impl NodeClient {
         let _ = self.child.wait().await;
     }
 }
+
+/// Runs an operation in GraphiQL in headless Chromium (`graphiql.mjs`; `mode` `defer` runs a
+/// deferred one and waits for its deferred part) and returns what the script reported:
+/// the result pane's text and the requests that failed.
+pub async fn run_graphiql(
+    stack: &e2e::Stack,
+    token: &str,
+    screenshot: &std::path::Path,
+    mode: Option<&str>,
+) -> Value {
+    let _ = std::fs::remove_file(screenshot);
+    let router = format!("http://127.0.0.1:{}", stack.port(e2e::Service::Router));
+    let screenshot = screenshot.display().to_string();
+    let output = tokio::process::Command::new("node")
+        .arg(node_clients().join("graphiql.mjs"))
+        .args([router.as_str(), token, screenshot.as_str()])
+        .args(mode)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "GraphiQL run failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}

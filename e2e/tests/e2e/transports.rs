@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use e2e::{Client, Options, Service, Session, Stack};
+use e2e::{Client, Options, Session, Stack};
 use serde_json::{Value, json};
 
-use crate::{NodeClient, artifacts_dir, node_clients};
+use crate::{NodeClient, artifacts_dir, run_graphiql};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_clients_stream_deferred_results_and_subscriptions_over_http() {
@@ -66,23 +66,7 @@ async fn real_clients_stream_deferred_results_and_subscriptions_over_http() {
 
     // GraphiQL shows a deferred result once its deferred part has arrived.
     let screenshot = artifacts_dir().join("graphiql-defer.png");
-    let output = tokio::process::Command::new("node")
-        .arg(node_clients().join("graphiql.mjs"))
-        .args([
-            &format!("http://127.0.0.1:{}", stack.port(Service::Router)),
-            &user.access_token,
-            &screenshot.display().to_string(),
-            "defer",
-        ])
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "GraphiQL run failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let shown = run_graphiql(&stack, &user.access_token, &screenshot, Some("defer")).await;
     let result = shown["result"].as_str().unwrap();
     assert!(result.contains(&user.email), "GraphiQL showed {result}");
     assert!(result.contains("1234"), "GraphiQL showed {result}");
