@@ -30,6 +30,10 @@ pub struct RouterConfig {
     pub rate_limit: RateLimitConfig,
     pub cors: CorsConfig,
     pub subscriptions: SubscriptionsConfig,
+    /// Automatic persisted queries.
+    pub apq: ApqConfig,
+    /// The manifest of operations clients may send by id (a safelist in `enforce` mode).
+    pub persisted_documents: PersistedDocumentsConfig,
     /// Proxies in front of the router whose `X-Forwarded-For`/`Forwarded` name the client
     /// (`ROUTER_TRUSTED_PROXIES`, comma separated); none by default: the peer is the client.
     pub trusted_proxies: TrustedProxies,
@@ -54,6 +58,8 @@ impl Default for RouterConfig {
             rate_limit: RateLimitConfig::default(),
             cors: CorsConfig::default(),
             subscriptions: SubscriptionsConfig::default(),
+            apq: ApqConfig::default(),
+            persisted_documents: PersistedDocumentsConfig::default(),
             trusted_proxies: TrustedProxies::default(),
             graphiql: true,
             graphiql_example: None,
@@ -364,6 +370,78 @@ impl Default for SubscriptionsConfig {
     }
 }
 
+/// Automatic persisted queries (Apollo's protocol): documents by SHA-256, registered by
+/// the clients themselves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApqConfig {
+    /// `ROUTER_APQ`.
+    pub enabled: bool,
+    /// Documents kept in this process (`ROUTER_APQ_CACHE_SIZE`).
+    pub cache_capacity: usize,
+    /// Shares the documents with every replica (`REDIS_URL`).
+    pub redis_url: Option<String>,
+    /// How long a document stays in Redis after it was registered (`ROUTER_APQ_TTL_SECS`).
+    pub ttl_secs: u64,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
+}
+
+impl Default for ApqConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cache_capacity: 10_000,
+            redis_url: None,
+            ttl_secs: 86_400,
+            key_prefix: "router:apq".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistedDocumentsConfig {
+    /// The manifest: Apollo's persisted query manifest or a `{id: document}` JSON map
+    /// (`ROUTER_PERSISTED_DOCUMENTS`); none by default.
+    pub path: Option<PathBuf>,
+    /// `ROUTER_PERSISTED_DOCUMENTS_MODE`: `log` or `enforce`.
+    pub mode: PersistedDocumentsMode,
+    /// How often the file is checked for changes.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for PersistedDocumentsConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            mode: PersistedDocumentsMode::Log,
+            poll_interval_ms: 1000,
+        }
+    }
+}
+
+/// What happens to an operation that is not in the manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersistedDocumentsMode {
+    /// Served, and logged (`router_persisted_documents_total{result="not_in_list"}`).
+    Log,
+    /// Refused with `PERSISTED_QUERY_NOT_IN_LIST`.
+    Enforce,
+}
+
+impl std::str::FromStr for PersistedDocumentsMode {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "log" => Ok(Self::Log),
+            "enforce" => Ok(Self::Enforce),
+            _ => Err("expected log or enforce"),
+        }
+    }
+}
+
 impl RouterConfig {
     /// Defaults, then the YAML file (if any), then the environment.
     pub fn load(file: Option<&std::path::Path>, env: &Env) -> anyhow::Result<Self> {
@@ -462,6 +540,7 @@ impl RouterConfig {
 
         self.apply_jwt_env(env)?;
         self.apply_rate_limit_env(env)?;
+        self.apply_persisted_env(env)?;
 
         if let Some(origins) = env.get("ROUTER_CORS_ORIGINS") {
             self.cors.allow_origins = split_list(&origins);
@@ -529,6 +608,23 @@ impl RouterConfig {
         if let Some(header) = env.get("ROUTER_JWT_CLAIMS_HEADER") {
             jwt.forward_claims_header = header;
         }
+        Ok(())
+    }
+
+    fn apply_persisted_env(&mut self, env: &Env) -> Result<(), ConfigError> {
+        let apq = &mut self.apq;
+        apq.enabled = env.bool_or("ROUTER_APQ", apq.enabled)?;
+        apq.cache_capacity =
+            env.ranged_or("ROUTER_APQ_CACHE_SIZE", apq.cache_capacity, 1..=10_000_000)?;
+        apq.ttl_secs = env.ranged_or("ROUTER_APQ_TTL_SECS", apq.ttl_secs, 1..=31_536_000)?;
+        if let Some(url) = env.url_opt("REDIS_URL", &["redis", "rediss"])? {
+            apq.redis_url = Some(url);
+        }
+        let documents = &mut self.persisted_documents;
+        if let Some(path) = env.get("ROUTER_PERSISTED_DOCUMENTS") {
+            documents.path = Some(PathBuf::from(path));
+        }
+        documents.mode = env.parse_or("ROUTER_PERSISTED_DOCUMENTS_MODE", documents.mode)?;
         Ok(())
     }
 

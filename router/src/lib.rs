@@ -17,8 +17,10 @@ pub mod executor;
 pub mod fuzzing;
 mod graphiql;
 pub mod limits;
+pub mod persisted;
 pub mod planner;
 pub mod server;
+mod shared_redis;
 mod subscriptions;
 pub mod telemetry;
 mod transports;
@@ -56,9 +58,18 @@ impl Application {
             Some(limit) => Some(Arc::new(limits::rate::UserLimiter::new(limit.clone())?)),
             None => None,
         };
+        let persisted = Arc::new(
+            persisted::PersistedOperations::new(&config.apq, &config.persisted_documents).await?,
+        );
         let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
         let port = listener.local_addr()?.port();
-        let state = Arc::new(AppState::new(config, runtime, auth, user_limiter));
+        let state = Arc::new(AppState::new(
+            config,
+            runtime,
+            auth,
+            user_limiter,
+            persisted,
+        ));
         let app = server::routes(state.clone())?;
         Ok(Self {
             listener,
@@ -76,6 +87,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         let state = self.state.clone();
         let watcher = tokio::spawn(watch_supergraph(state.clone()));
+        let manifest_watcher = state.persisted.watch();
         let stop = state.shutdown.clone();
         let shutdown = async move {
             shutdown.await;
@@ -89,6 +101,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         watcher.abort();
+        if let Some(w) = manifest_watcher {
+            w.abort();
+        }
         served.map_err(Into::into)
     }
 }

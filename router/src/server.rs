@@ -29,6 +29,7 @@ use crate::{
     error::{GraphQLError, RequestError, codes},
     executor::{self, fetch::SubgraphClient},
     limits::rate::{self, UserLimiter},
+    persisted::PersistedOperations,
     pipeline::execute::OperationKey,
     planner::Supergraph,
     subscriptions::upstream::Upstreams,
@@ -56,6 +57,8 @@ pub struct AppState {
     /// Cancelled on shutdown, so websockets close cleanly.
     pub shutdown: tokio_util::sync::CancellationToken,
     pub subscriptions: Arc<crate::subscriptions::Registry>,
+    /// APQ and the persisted documents manifest.
+    pub persisted: Arc<PersistedOperations>,
 }
 
 impl AppState {
@@ -64,6 +67,7 @@ impl AppState {
         runtime: Runtime,
         auth: Option<Arc<Authenticator>>,
         user_limiter: Option<Arc<UserLimiter>>,
+        persisted: Arc<PersistedOperations>,
     ) -> Self {
         Self {
             config,
@@ -72,6 +76,7 @@ impl AppState {
             user_limiter,
             shutdown: tokio_util::sync::CancellationToken::new(),
             subscriptions: Arc::default(),
+            persisted,
         }
     }
 

@@ -18,7 +18,6 @@ use axum::{
     http::{Request, Response, StatusCode, header},
 };
 use service_kit::client_address::{ClientAddress, TrustedProxies};
-use tokio::sync::Mutex;
 use tower_governor::{
     GovernorError, GovernorLayer, governor::GovernorConfigBuilder, key_extractor::KeyExtractor,
 };
@@ -26,6 +25,7 @@ use tower_governor::{
 use crate::{
     config::{PerIpLimit, PerUserLimit},
     error::{GraphQLError, RequestError, codes::ErrorCode},
+    shared_redis::{SharedRedis, bounded},
 };
 
 /// Keys the per-IP limiter by the client address the edge computed ([`client_address`]).
@@ -124,8 +124,7 @@ fn rate_limited_error() -> GraphQLError {
 /// in this process.
 pub struct UserLimiter {
     config: PerUserLimit,
-    client: Option<redis::Client>,
-    connection: Mutex<Option<redis::aio::ConnectionManager>>,
+    redis: Option<SharedRedis>,
     script: redis::Script,
     local: LocalWindows,
 }
@@ -174,22 +173,18 @@ return {n, ttl}
 
 impl UserLimiter {
     pub fn new(config: PerUserLimit) -> anyhow::Result<Self> {
-        let client = match &config.redis_url {
-            Some(url) => Some(
-                redis::Client::open(url.as_str())
-                    .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?,
-            ),
+        let redis = match &config.redis_url {
+            Some(url) => Some(SharedRedis::open(url, "REDIS_URL")?),
             None => None,
         };
-        if client.is_none() {
+        if redis.is_none() {
             tracing::info!(
                 "per-user rate limit without REDIS_URL: counted in this process (per router instance)"
             );
         }
         Ok(Self {
             config,
-            client,
-            connection: Mutex::new(None),
+            redis,
             script: redis::Script::new(WINDOW_SCRIPT),
             local: LocalWindows::default(),
         })
@@ -215,9 +210,9 @@ impl UserLimiter {
         };
         let window = Duration::from_secs(self.config.window_secs);
         let key = format!("{}:{bucket}:{who}", self.config.key_prefix);
-        let (count, ttl_ms) = match &self.client {
+        let (count, ttl_ms) = match &self.redis {
             None => self.local.count(&key, window),
-            Some(client) => match self.count(client, &key, window.as_millis() as u64).await {
+            Some(redis) => match self.count(redis, &key, window.as_millis() as u64).await {
                 Ok(counted) => counted,
                 Err(e) if self.config.fail_open => {
                     tracing::warn!(error = %e, "rate-limit store unreachable: counting in this process (fail open)");
@@ -250,35 +245,14 @@ impl UserLimiter {
 
     async fn count(
         &self,
-        client: &redis::Client,
+        redis: &SharedRedis,
         key: &str,
         window_ms: u64,
     ) -> Result<(u64, i64), String> {
-        let mut connection = {
-            let mut slot = self.connection.lock().await;
-            match slot.as_ref() {
-                Some(c) => c.clone(),
-                None => {
-                    let config = redis::aio::ConnectionManagerConfig::new()
-                        .set_connection_timeout(Some(Duration::from_millis(500)))
-                        .set_response_timeout(Some(Duration::from_millis(500)))
-                        .set_number_of_retries(1);
-                    let c = client
-                        .get_connection_manager_with_config(config)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    *slot = Some(c.clone());
-                    c
-                }
-            }
-        };
+        let mut connection = redis.connection().await?;
         let mut invocation = self.script.key(key);
         invocation.arg(window_ms);
-        let call = invocation.invoke_async::<(u64, i64)>(&mut connection);
-        tokio::time::timeout(Duration::from_secs(1), call)
-            .await
-            .map_err(|_| "timed out".to_owned())?
-            .map_err(|e| e.to_string())
+        bounded(invocation.invoke_async::<(u64, i64)>(&mut connection)).await
     }
 }
 

@@ -15,8 +15,10 @@ pub struct GraphQLRequest {
     pub query: Option<String>,
     pub operation_name: Option<String>,
     pub variables: Option<Value>,
-    /// Accepted for compatibility (persisted-query hashes and the like are not used yet).
+    /// `persistedQuery` (APQ) is read; the rest is accepted and ignored.
     pub extensions: Option<Value>,
+    /// A persisted document's id, sent instead of `query`.
+    pub document_id: Option<String>,
 }
 
 /// A `POST /graphql` body: one operation, or a batch of them.
@@ -109,6 +111,7 @@ pub(crate) fn get_params(uri: &axum::http::Uri) -> Result<GraphQLRequest, Reques
         operation_name: Option<String>,
         variables: Option<String>,
         extensions: Option<String>,
+        document_id: Option<String>,
     }
     let axum::extract::Query(params) = axum::extract::Query::<Params>::try_from_uri(uri)
         .map_err(|_| RequestError::bad_request("invalid query string", codes::BAD_REQUEST))?;
@@ -124,6 +127,7 @@ pub(crate) fn get_params(uri: &axum::http::Uri) -> Result<GraphQLRequest, Reques
         operation_name: params.operation_name,
         variables: json(params.variables, "variables")?,
         extensions: json(params.extensions, "extensions")?,
+        document_id: params.document_id,
     })
 }
 

@@ -2,6 +2,8 @@
 //! websocket) decodes what it received into a [`GraphQLRequest`] and authenticates its
 //! caller; [`run`] then takes the operation through the same stages whatever the transport:
 //!
+//! 0. `persisted`: the document a request names by hash or id (APQ, persisted documents),
+//!    and the safelist;
 //! 1. `prepare`: parse, validate, normalize and plan (cached by document);
 //! 2. `limits`: what this operation may do over this transport, and the caller's budget;
 //! 3. `variables`: coercion against the operation's declared types;
@@ -17,6 +19,7 @@ pub(crate) mod encode;
 pub mod error;
 pub(crate) mod execute;
 pub(crate) mod limits;
+pub(crate) mod persisted;
 pub(crate) mod prepare;
 pub mod variables;
 
@@ -156,12 +159,13 @@ async fn stages(
     prepared_out: &mut Option<Arc<PreparedOperation>>,
 ) -> Result<Execution, RequestError> {
     let Operation {
-        request,
+        mut request,
         caller,
         client_ip,
         headers,
         transport,
     } = operation;
+    persisted::resolve(state, &mut request).await?;
     let runtime = state.runtime();
     let prepared = prepare::prepare(&runtime, &request).await?;
     *prepared_out = Some(Arc::clone(&prepared));

@@ -15,6 +15,7 @@ mod fixtures_sdl;
 mod gateways;
 mod jwt;
 mod limits;
+mod persisted;
 mod reload;
 mod requires;
 mod resilience;
