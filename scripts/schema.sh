@@ -2,7 +2,9 @@
 # The schema workflow.
 #
 #   scripts/schema.sh           regenerate schema/<subgraph>.graphql (each binary's
-#                               `print-schema`), schema/supergraph.graphql and schema/api.graphql
+#                               `print-schema`), schema/supergraph.graphql, schema/api.graphql
+#                               and schema/persisted-documents.json (the manifest of
+#                               schema/operations, for the router's persisted documents)
 #   scripts/schema.sh --check   fail if any of them differs from what the code produces, if
 #                               composition fails, if a change to the API schema since the
 #                               previous commit is breaking and not declared in CHANGELOG.md,
@@ -32,9 +34,11 @@ for name in $subgraphs; do
   "$CARGO_TARGET_DIR/debug/$name" print-schema > "$out/$name.graphql"
 done
 node scripts/schema/schema.mjs compose "$out" "$out"
+node scripts/schema/schema.mjs manifest "$out/persisted-documents.json" schema/operations/*.graphql >/dev/null
 
 if ! $check; then
   for name in $subgraphs supergraph api; do cp "$out/$name.graphql" "schema/$name.graphql"; done
+  cp "$out/persisted-documents.json" schema/persisted-documents.json
   echo "schema/ updated"
   exit 0
 fi
@@ -47,6 +51,11 @@ for name in $subgraphs supergraph api; do
     stale=true
   fi
 done
+if ! diff -u schema/persisted-documents.json "$out/persisted-documents.json" > "$out/manifest.diff" 2>&1; then
+  echo "schema/persisted-documents.json is stale: run scripts/schema.sh and commit the result" >&2
+  head -40 "$out/manifest.diff" >&2
+  stale=true
+fi
 $stale && exit 1
 
 # Breaking changes against the previous commit's API schema.

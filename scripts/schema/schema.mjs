@@ -8,9 +8,13 @@
 //       fail on breaking changes that CHANGELOG.md's "Unreleased" section does not name
 //   node schema.mjs operations <api.graphql> <file>...
 //       validate every operation in .graphql files and ```graphql blocks of .md files
+//   node schema.mjs manifest <out.json> <file>...
+//       write the persisted documents manifest (Apollo's format) of the operations in the
+//       .graphql files: one body per operation with the fragments it spreads, id its SHA-256
 import { readFileSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { buildSchema, parse, validate, Source } from "graphql";
+import { buildSchema, parse, print, validate, visit, Source } from "graphql";
 import { composeServices } from "@theguild/federation-composition";
 import { diff, CriticalityLevel } from "@graphql-inspector/core";
 import YAML from "yaml";
@@ -92,6 +96,45 @@ function operations(apiFile, files) {
   console.log(`${count} operation documents are valid against the API schema`);
 }
 
+// The fragments an operation spreads, directly or through other fragments.
+function usedFragments(node, fragments, seen = new Set()) {
+  visit(node, {
+    FragmentSpread(spread) {
+      const name = spread.name.value;
+      if (!seen.has(name) && fragments.has(name)) {
+        seen.add(name);
+        usedFragments(fragments.get(name), fragments, seen);
+      }
+    },
+  });
+  return seen;
+}
+
+function manifest(outFile, files) {
+  const operations = [];
+  for (const file of files) {
+    const document = parse(new Source(readFileSync(file, "utf8"), file));
+    const fragments = new Map(
+      document.definitions.filter((d) => d.kind === "FragmentDefinition").map((d) => [d.name.value, d]),
+    );
+    for (const definition of document.definitions) {
+      if (definition.kind !== "OperationDefinition") continue;
+      const names = [...usedFragments(definition, fragments)].sort();
+      const body = [definition, ...names.map((n) => fragments.get(n))].map(print).join("\n\n");
+      operations.push({
+        id: createHash("sha256").update(body).digest("hex"),
+        name: definition.name ? definition.name.value : null,
+        type: definition.operation,
+        body,
+      });
+    }
+  }
+  operations.sort((a, b) => (a.name ?? "").localeCompare(b.name ?? "") || a.id.localeCompare(b.id));
+  const text = JSON.stringify({ format: "apollo-persisted-query-manifest", version: 1, operations }, null, 2);
+  writeFileSync(outFile, text + "\n");
+  console.log(`${operations.length} persisted documents in ${outFile}`);
+}
+
 switch (command) {
   case "compose":
     compose(args[0], args[1]);
@@ -102,6 +145,9 @@ switch (command) {
   case "operations":
     operations(args[0], args.slice(1));
     break;
+  case "manifest":
+    manifest(args[0], args.slice(1));
+    break;
   default:
-    fail("usage: schema.mjs compose|breaking|operations ...");
+    fail("usage: schema.mjs compose|breaking|operations|manifest ...");
 }
