@@ -41,6 +41,14 @@ impl Role {
             Self::Admin => "ADMIN",
         }
     }
+
+    /// The scopes a token of this role carries.
+    pub fn scopes(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Admin => "user admin",
+        }
+    }
 }
 
 impl std::str::FromStr for Role {
@@ -68,6 +76,10 @@ pub struct Claims {
     pub nbf: i64,
     /// Unique token id.
     pub jti: String,
+    /// OAuth scopes, space separated (`user`, and `admin` for ADMINs): what the router's
+    /// `@requiresScopes` checks. Empty in tokens issued before scopes existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scope: String,
 }
 
 /// Why a token was rejected. `client_message` is what a caller may see.
@@ -415,6 +427,7 @@ mod tests {
             iat: now,
             nbf: now + offset_nbf,
             jti: "j".into(),
+            scope: Role::User.scopes().into(),
         }
     }
 

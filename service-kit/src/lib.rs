@@ -4,6 +4,7 @@
 pub mod client_address;
 pub mod config;
 pub mod events;
+pub mod federation;
 pub mod graphql;
 pub mod http;
 pub mod jwt;

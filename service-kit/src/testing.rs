@@ -391,6 +391,7 @@ mod keys {
             iat: now,
             nbf: now,
             jti: uuid::Uuid::new_v4().to_string(),
+            scope: role.scopes().into(),
         }
     }
 

@@ -4,7 +4,7 @@ mod mutation;
 mod query;
 mod types;
 
-use async_graphql::{EmptySubscription, SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{EmptySubscription, Schema, SchemaBuilder};
 use service_kit::graphql::Observability;
 
 pub use mutation::Mutation;
@@ -22,9 +22,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
 
 /// The federation SDL, as `_service { sdl }` serves it.
 pub fn sdl() -> String {
-    schema_builder()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    service_kit::federation::sdl(&schema_builder().finish())
 }
 
 fn parse_id(id: &async_graphql::ID) -> service_kit::graphql::ApiResult<uuid::Uuid> {

@@ -58,6 +58,7 @@ impl Mutation {
     }
 
     /// Deletes an account: your own, or anyone's if you are an ADMIN.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn delete_user(
         &self,
         ctx: &Context<'_>,

@@ -1,5 +1,8 @@
 use async_graphql::{Context, ID, Object, Result, connection::PageInfo};
-use service_kit::graphql::{ApiError, identity};
+use service_kit::{
+    federation::{authenticated, list_size},
+    graphql::{ApiError, identity},
+};
 
 use super::{TokenInfo, User, UserConnection, UserEdge, parse_id, service};
 use crate::service::encode_cursor;
@@ -13,12 +16,14 @@ pub struct Query;
 #[Object]
 impl Query {
     /// The signed-in user.
+    #[graphql(directive = authenticated::apply())]
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         let caller = identity(ctx)?;
         Ok(service(ctx)?.me(caller).await?.into())
     }
 
     /// A user by id: yourself, or anyone if you are an ADMIN. Null when no such user exists.
+    #[graphql(directive = authenticated::apply())]
     async fn user(
         &self,
         ctx: &Context<'_>,
@@ -30,6 +35,10 @@ impl Query {
     }
 
     /// Every user, oldest account first (ADMIN only). Relay cursor pagination.
+    #[graphql(
+        requires_scopes = "admin",
+        directive = list_size::apply(Some(DEFAULT_PAGE), Some(vec!["first".into()]), Some(vec!["edges".into()]), Some(false))
+    )]
     async fn users(
         &self,
         ctx: &Context<'_>,
@@ -67,6 +76,7 @@ impl Query {
     }
 
     /// The verified claims of the caller's access token.
+    #[graphql(directive = authenticated::apply())]
     async fn validate_token(&self, ctx: &Context<'_>) -> Result<TokenInfo> {
         Ok(identity(ctx)?.into())
     }

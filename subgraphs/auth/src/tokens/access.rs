@@ -46,6 +46,7 @@ impl TokenIssuer {
             nbf: now,
             exp: now + self.ttl.as_secs() as i64,
             jti: uuid::Uuid::new_v4().to_string(),
+            scope: user.role().scopes().into(),
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.keys.kid().to_owned());

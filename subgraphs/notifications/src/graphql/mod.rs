@@ -9,7 +9,7 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{SDLExportOptions, Schema, SchemaBuilder};
+use async_graphql::{Schema, SchemaBuilder};
 use service_kit::graphql::{ApiError, ApiResult, Observability};
 
 pub use mutation::Mutation;
@@ -31,9 +31,7 @@ pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
 
 /// The federation SDL, as `_service { sdl }` serves it.
 pub fn sdl() -> String {
-    schema_builder()
-        .finish()
-        .sdl_with_options(SDLExportOptions::new().federation().compose_directive())
+    service_kit::federation::sdl(&schema_builder().finish())
 }
 
 fn parse_user_id(id: &async_graphql::ID) -> ApiResult<uuid::Uuid> {

@@ -11,6 +11,7 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Marks one of your notifications read. `NOT_FOUND` when you have no such notification.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn mark_notification_read(
         &self,
         ctx: &Context<'_>,
@@ -21,6 +22,7 @@ impl Mutation {
     }
 
     /// Marks all your notifications read; returns how many were unread.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn mark_all_notifications_read(&self, ctx: &Context<'_>) -> Result<i32> {
         let caller = identity(ctx)?;
         let n = service(ctx)?.mark_all_read(caller).await?;
@@ -29,6 +31,7 @@ impl Mutation {
 
     /// Turns emails of some kinds on or off (in-app notifications are always kept).
     /// Returns every kind's preference after the change.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn update_notification_preferences(
         &self,
         ctx: &Context<'_>,

@@ -9,6 +9,7 @@ pub struct Query;
 #[Object]
 impl Query {
     /// The signed-in user's email preferences, one per notification kind.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn my_notification_preferences(
         &self,
         ctx: &Context<'_>,
@@ -19,6 +20,7 @@ impl Query {
     }
 
     /// One of the signed-in user's notifications by id; null when they have no such one.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn notification(
         &self,
         ctx: &Context<'_>,

@@ -17,6 +17,7 @@ impl Subscription {
     /// The signed-in user's new notifications, as they are created. The subscription
     /// completes when the connection's access token expires; subscribe again on a new
     /// connection with a fresh token.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn notification_added(
         &self,
         ctx: &Context<'_>,

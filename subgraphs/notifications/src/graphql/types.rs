@@ -101,6 +101,7 @@ impl User {
     /// The user's notifications, newest first (the user themselves or an ADMIN).
     /// Relay cursor pagination. Null (with an error) only when notifications cannot answer,
     /// so that the rest of the user still arrives.
+    #[graphql(directive = service_kit::federation::list_size::apply(Some(DEFAULT_PAGE), Some(vec!["first".into()]), Some(vec!["edges".into(), "nodes".into()]), Some(false)))]
     async fn notifications(
         &self,
         ctx: &Context<'_>,

@@ -10,6 +10,7 @@ pub struct Mutation;
 #[Object]
 impl Mutation {
     /// Creates a PENDING payment of yours. Safe to retry with the same idempotency key.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn create_payment(
         &self,
         ctx: &Context<'_>,
@@ -33,6 +34,7 @@ impl Mutation {
     /// Processes a PENDING payment and returns it in its final state, COMPLETED or FAILED.
     /// When several requests race for one payment, exactly one processes it and the
     /// others get a CONFLICT.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn process_payment(
         &self,
         ctx: &Context<'_>,
@@ -44,6 +46,7 @@ impl Mutation {
     }
 
     /// Cancels a PENDING payment.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn cancel_payment(
         &self,
         ctx: &Context<'_>,
@@ -55,6 +58,7 @@ impl Mutation {
     }
 
     /// Refunds a COMPLETED payment.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn refund_payment(
         &self,
         ctx: &Context<'_>,

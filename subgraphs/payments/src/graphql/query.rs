@@ -10,6 +10,7 @@ pub struct Query;
 impl Query {
     /// A payment by id: yours, or anyone's if you are an ADMIN. NOT_FOUND when no such
     /// payment exists, FORBIDDEN when it is someone else's.
+    #[graphql(directive = service_kit::federation::authenticated::apply())]
     async fn payment(
         &self,
         ctx: &Context<'_>,

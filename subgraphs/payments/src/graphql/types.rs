@@ -122,6 +122,7 @@ impl User {
     /// The user's payments, newest first; pages stay stable while new payments arrive.
     /// Only the user themselves and ADMINs may see them. Null (with an error) only when
     /// payments cannot answer, so that the rest of the user still arrives.
+    #[graphql(directive = service_kit::federation::list_size::apply(Some(20), Some(vec!["first".into()]), Some(vec!["edges".into(), "nodes".into()]), Some(false)))]
     async fn payments(
         &self,
         ctx: &Context<'_>,
