@@ -34,6 +34,8 @@ pub struct RouterConfig {
     pub apq: ApqConfig,
     /// The manifest of operations clients may send by id (a safelist in `enforce` mode).
     pub persisted_documents: PersistedDocumentsConfig,
+    /// The supergraph's `@authenticated`, `@requiresScopes` and `@policy`.
+    pub authorization: AuthorizationConfig,
     /// Proxies in front of the router whose `X-Forwarded-For`/`Forwarded` name the client
     /// (`ROUTER_TRUSTED_PROXIES`, comma separated); none by default: the peer is the client.
     pub trusted_proxies: TrustedProxies,
@@ -60,6 +62,7 @@ impl Default for RouterConfig {
             subscriptions: SubscriptionsConfig::default(),
             apq: ApqConfig::default(),
             persisted_documents: PersistedDocumentsConfig::default(),
+            authorization: AuthorizationConfig::default(),
             trusted_proxies: TrustedProxies::default(),
             graphiql: true,
             graphiql_example: None,
@@ -442,6 +445,65 @@ impl std::str::FromStr for PersistedDocumentsMode {
     }
 }
 
+/// Enforcing the supergraph's authorization directives (with JWT verification configured:
+/// without it the router knows no caller and leaves the checks to the subgraphs).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthorizationConfig {
+    /// `ROUTER_AUTHORIZATION`.
+    pub enabled: bool,
+    /// `ROUTER_AUTHORIZATION_MODE`: `filter` or `reject`.
+    pub mode: AuthorizationMode,
+    /// The claim that holds the caller's scopes, space separated or an array
+    /// (`ROUTER_AUTHORIZATION_SCOPE_CLAIM`).
+    pub scope_claim: String,
+    /// What each policy of `@policy(policies:)` means, by name. A policy not defined here
+    /// never holds.
+    pub policies: BTreeMap<String, PolicyRule>,
+}
+
+impl Default for AuthorizationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mode: AuthorizationMode::Filter,
+            scope_claim: "scope".into(),
+            policies: BTreeMap::new(),
+        }
+    }
+}
+
+/// What happens to an operation that selects something its caller may not see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthorizationMode {
+    /// Those fields are removed and null, each with an `UNAUTHORIZED_FIELD_OR_TYPE` error;
+    /// the rest is answered. (A subscription or a deferring operation is refused whole.)
+    Filter,
+    /// The whole operation is refused.
+    Reject,
+}
+
+impl std::str::FromStr for AuthorizationMode {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "filter" => Ok(Self::Filter),
+            "reject" => Ok(Self::Reject),
+            _ => Err("expected filter or reject"),
+        }
+    }
+}
+
+/// A named rule over the token's claims: the claim has one of these values (an array
+/// claim: contains one), e.g. `{claim: role, one_of: [ADMIN]}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRule {
+    pub claim: String,
+    pub one_of: Vec<String>,
+}
+
 impl RouterConfig {
     /// Defaults, then the YAML file (if any), then the environment.
     pub fn load(file: Option<&std::path::Path>, env: &Env) -> anyhow::Result<Self> {
@@ -540,7 +602,7 @@ impl RouterConfig {
 
         self.apply_jwt_env(env)?;
         self.apply_rate_limit_env(env)?;
-        self.apply_persisted_env(env)?;
+        self.apply_policy_env(env)?;
 
         if let Some(origins) = env.get("ROUTER_CORS_ORIGINS") {
             self.cors.allow_origins = split_list(&origins);
@@ -611,7 +673,7 @@ impl RouterConfig {
         Ok(())
     }
 
-    fn apply_persisted_env(&mut self, env: &Env) -> Result<(), ConfigError> {
+    fn apply_policy_env(&mut self, env: &Env) -> Result<(), ConfigError> {
         let apq = &mut self.apq;
         apq.enabled = env.bool_or("ROUTER_APQ", apq.enabled)?;
         apq.cache_capacity =
@@ -619,6 +681,12 @@ impl RouterConfig {
         apq.ttl_secs = env.ranged_or("ROUTER_APQ_TTL_SECS", apq.ttl_secs, 1..=31_536_000)?;
         if let Some(url) = env.url_opt("REDIS_URL", &["redis", "rediss"])? {
             apq.redis_url = Some(url);
+        }
+        let authorization = &mut self.authorization;
+        authorization.enabled = env.bool_or("ROUTER_AUTHORIZATION", authorization.enabled)?;
+        authorization.mode = env.parse_or("ROUTER_AUTHORIZATION_MODE", authorization.mode)?;
+        if let Some(claim) = env.get("ROUTER_AUTHORIZATION_SCOPE_CLAIM") {
+            authorization.scope_claim = claim;
         }
         let documents = &mut self.persisted_documents;
         if let Some(path) = env.get("ROUTER_PERSISTED_DOCUMENTS") {

@@ -8,6 +8,7 @@
 //! `subscriptions` for event streams), encode.
 
 pub mod auth;
+pub mod authorization;
 pub mod config;
 mod dedupe;
 pub mod pipeline;

@@ -82,10 +82,10 @@ fn link_federation_2_9(printed: &str) -> String {
     for line in printed.split_inclusive('\n') {
         // A definition async-graphql prints for a spec directive: its description block
         // (kept until here) and its `directive @name(...) on ...` line.
-        if FEDERATION_DIRECTIVES
-            .iter()
-            .any(|d| line.starts_with(&format!("directive @{d}(")) || line.starts_with(&format!("directive @{d} ")))
-        {
+        if FEDERATION_DIRECTIVES.iter().any(|d| {
+            line.starts_with(&format!("directive @{d}("))
+                || line.starts_with(&format!("directive @{d} "))
+        }) {
             skipping = !line.contains(" on ");
             continue;
         }

@@ -65,7 +65,7 @@ pub async fn execute_event(
 async fn run(input: ExecutionInput<'_>, event: Option<(Bytes, &str)>) -> ExecutionOutput {
     let prepared = input.prepared;
     let mut tree = prepared.sizes.tree();
-    let mut errors = Vec::new();
+    let mut errors = prepared.authorization_errors.clone();
     let subscription_event = event.is_some();
     if let Some((payload, service)) = event {
         match tree.parse_response(payload) {

@@ -310,11 +310,21 @@ pub fn add_violations(errors: &mut Vec<GraphQLError>, violations: Vec<GraphQLErr
         let Some(vpath) = &v.path else { continue };
         let explained = errors
             .iter()
-            .any(|e| e.path.as_ref().is_some_and(|p| p.starts_with(vpath)));
+            .any(|e| e.path.as_ref().is_some_and(|p| at_or_below(p, vpath)));
         if !explained {
             errors.push(v);
         }
     }
+}
+
+/// Whether an error at `path` is at or below `position`; `@` in the error's path (the
+/// router's authorization errors) stands for any list index.
+fn at_or_below(path: &[Value], position: &[Value]) -> bool {
+    path.len() >= position.len()
+        && path
+            .iter()
+            .zip(position)
+            .all(|(p, v)| p == v || (p.as_str() == Some("@") && v.is_number()))
 }
 
 /// A non-null position held null: the enclosing nullable value must become null.

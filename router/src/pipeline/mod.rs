@@ -6,6 +6,7 @@
 //!    and the safelist;
 //! 1. `prepare`: parse, validate, normalize and plan (cached by document);
 //! 2. `limits`: what this operation may do over this transport, and the caller's budget;
+//!    `authorize`: what of it the caller may see (the supergraph's authorization directives);
 //! 3. `variables`: coercion against the operation's declared types;
 //! 4. `execute`: one response, or a stream of them (subscriptions, `@defer`);
 //!
@@ -13,6 +14,7 @@
 //! timeout), a metric (`router_requests_total{operation,outcome,transport}`) and an error
 //! code mean the same thing over each transport.
 
+pub(crate) mod authorize;
 pub(crate) mod decode;
 pub(crate) mod defer;
 pub(crate) mod encode;
@@ -174,6 +176,7 @@ async fn stages(
     span.record("kind", prepared.kind.as_str());
     limits::check_transport(&prepared, transport)?;
     limits::check_user_limit(state, &prepared, caller.as_ref(), client_ip).await?;
+    let prepared = authorize::authorize(state, &runtime, prepared, caller.as_ref()).await?;
     // `@defer(if: $v)` reads the variables as sent: the operation it runs as no longer
     // declares a variable only @defer used.
     let deferred = match &prepared.defer {

@@ -42,6 +42,7 @@ use serde_json::Value;
 use futures::FutureExt;
 
 use crate::{
+    authorization::{self, AccessRules},
     config::LimitsConfig,
     dedupe::InFlight,
     error::{GraphQLError, Location, RequestError, codes},
@@ -90,7 +91,22 @@ pub struct PreparedOperation {
     pub(crate) metrics: crate::telemetry::RequestMetrics,
     /// Its deferred fragments, when it has any (`@defer`).
     pub(crate) defer: Option<Arc<defer::DeferInfo>>,
+    /// Where its fields need authorization, when anywhere.
+    pub(crate) access: Option<Arc<Access>>,
+    /// For an operation with unauthorized fields removed: an error for each.
+    pub(crate) authorization_errors: Vec<GraphQLError>,
 }
+
+/// An operation's guarded places and, by the set a caller is denied, the operation planned
+/// without them.
+#[derive(Debug)]
+pub(crate) struct Access {
+    pub guards: Vec<authorization::Guard>,
+    variants: Mutex<HashMap<Vec<bool>, Arc<PreparedOperation>>>,
+}
+
+/// Variants kept per operation; beyond them a variant is planned for its request alone.
+const MAX_ACCESS_VARIANTS: usize = 32;
 
 type Prepared = Result<Arc<PreparedOperation>, Arc<RequestError>>;
 
@@ -129,6 +145,8 @@ pub struct Supergraph {
     cache_hits: metrics::Counter,
     /// Documents being planned now.
     planning: Arc<InFlight<PlanningKey, Prepared>>,
+    /// The supergraph's authorization directives.
+    pub access: AccessRules,
 }
 
 /// Which progressive overrides are on for one request: a random draw, and the bucket it
@@ -165,6 +183,7 @@ impl Supergraph {
         .map_err(|_| anyhow::anyhow!("the supergraph is not a valid Federation v2 supergraph"))?
         .map_err(|e| anyhow::anyhow!("the supergraph cannot be planned over: {e}"))?;
         let schema = Arc::new(SchemaIndex::new(&planner.consumer_schema.document));
+        let access = AccessRules::from_supergraph(&document);
         let subgraphs = planner
             .supergraph
             .subgraph_endpoint_map
@@ -201,6 +220,7 @@ impl Supergraph {
             sdl_hash: hash_str(sdl),
             cache_hits: metrics::counter!("router_plan_cache_total", "result" => "hit"),
             planning: Arc::default(),
+            access,
         })
     }
 
@@ -435,12 +455,23 @@ impl Supergraph {
             Some((plan, steps)) => (Some(plan), Some(steps)),
             None => (None, None),
         };
+        let guards = match self.schema.root_type(kind) {
+            Some(root) => authorization::guards(&self.access, &self.schema, &full, root),
+            None => Vec::new(),
+        };
         Ok(PreparedOperation {
             steps,
             response,
             sizes: SizeHints::default(),
             metrics: Default::default(),
             defer: None,
+            access: (!guards.is_empty()).then(|| {
+                Arc::new(Access {
+                    guards,
+                    variants: Mutex::default(),
+                })
+            }),
+            authorization_errors: Vec::new(),
             kind,
             name: normalized
                 .operation_name
@@ -455,6 +486,57 @@ impl Supergraph {
 }
 
 impl Supergraph {
+    /// `base` without the places `verdict` denies, planned (once per denied set).
+    pub(crate) fn authorized_variant(
+        &self,
+        base: &PreparedOperation,
+        access: &Access,
+        verdict: &authorization::Verdict,
+    ) -> Result<Arc<PreparedOperation>, RequestError> {
+        if let Ok(variants) = access.variants.lock()
+            && let Some(hit) = variants.get(&verdict.denied)
+        {
+            return Ok(Arc::clone(hit));
+        }
+        let filtered = authorization::without(&base.operation, &access.guards, verdict);
+        let (_, remaining) = split_introspection(&filtered.selection_set);
+        let planned = if remaining.items.iter().all(is_typename) {
+            None
+        } else {
+            let mut to_plan = filtered;
+            to_plan.selection_set = remaining;
+            to_plan.name = None;
+            self.plan_normalized(&to_plan, self.override_draw())?
+        };
+        let (plan, steps) = match planned {
+            Some((plan, steps)) => (Some(plan), Some(steps)),
+            None => (None, None),
+        };
+        let variant = Arc::new(PreparedOperation {
+            kind: base.kind,
+            name: base.name.clone(),
+            operation: base.operation.clone(),
+            plan,
+            introspection: base.introspection.clone(),
+            variables: base.variables.clone(),
+            root_fields: base.root_fields.clone(),
+            steps,
+            // The client's whole operation: what was removed is null in the answer.
+            response: ResponsePlan::compile(&self.schema, &base.operation, base.kind),
+            sizes: SizeHints::default(),
+            metrics: Default::default(),
+            defer: None,
+            access: None,
+            authorization_errors: verdict.errors(&access.guards),
+        });
+        if let Ok(mut variants) = access.variants.lock()
+            && variants.len() < MAX_ACCESS_VARIANTS
+        {
+            variants.insert(verdict.denied.clone(), Arc::clone(&variant));
+        }
+        Ok(variant)
+    }
+
     /// Plans a normalized operation, reusing the plan of any earlier document that
     /// normalized to the same operation (other whitespace, names, fragment layout).
     /// The canonical text is compared on a hit, so a hash collision cannot share a plan.

@@ -20,6 +20,11 @@ fn gateways_benchmark_subgraph_sdls_are_up_to_date() {
 }
 
 #[test]
+fn vault_subgraph_sdls_are_up_to_date() {
+    check("vault", common::vault::sdls());
+}
+
+#[test]
 fn big_response_subgraph_sdl_is_up_to_date() {
     check("big-response", common::gateways::big_sdls());
 }

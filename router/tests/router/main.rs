@@ -6,6 +6,7 @@
 
 mod common;
 
+mod authorization;
 mod catalog;
 mod dedupe;
 mod defer;

@@ -7,6 +7,7 @@ pub mod gateways;
 pub mod requires;
 pub mod shop;
 pub mod tokens;
+pub mod vault;
 
 use std::{net::SocketAddr, path::PathBuf};
 
