@@ -36,6 +36,8 @@ pub struct RouterConfig {
     pub persisted_documents: PersistedDocumentsConfig,
     /// The supergraph's `@authenticated`, `@requiresScopes` and `@policy`.
     pub authorization: AuthorizationConfig,
+    /// Static cost analysis (IBM's `@cost` and `@listSize`).
+    pub demand_control: DemandControlConfig,
     /// Proxies in front of the router whose `X-Forwarded-For`/`Forwarded` name the client
     /// (`ROUTER_TRUSTED_PROXIES`, comma separated); none by default: the peer is the client.
     pub trusted_proxies: TrustedProxies,
@@ -63,6 +65,7 @@ impl Default for RouterConfig {
             apq: ApqConfig::default(),
             persisted_documents: PersistedDocumentsConfig::default(),
             authorization: AuthorizationConfig::default(),
+            demand_control: DemandControlConfig::default(),
             trusted_proxies: TrustedProxies::default(),
             graphiql: true,
             graphiql_example: None,
@@ -495,6 +498,50 @@ impl std::str::FromStr for AuthorizationMode {
     }
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DemandControlConfig {
+    /// `ROUTER_DEMAND_CONTROL`: `off`, `measure` (estimate and record) or `enforce`.
+    pub mode: DemandControlMode,
+    /// The largest estimated cost `enforce` lets through (`ROUTER_MAX_COST`).
+    pub max_cost: u64,
+    /// The size of a list without `@listSize` or slicing argument
+    /// (`ROUTER_DEFAULT_LIST_SIZE`).
+    pub list_size: u64,
+}
+
+impl Default for DemandControlConfig {
+    fn default() -> Self {
+        Self {
+            mode: DemandControlMode::Measure,
+            max_cost: 5_000,
+            list_size: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DemandControlMode {
+    Off,
+    /// Estimated and recorded (`router_operation_cost`), never refused.
+    Measure,
+    /// Operations estimated above `max_cost` are refused with `COST_ESTIMATED_TOO_EXPENSIVE`.
+    Enforce,
+}
+
+impl std::str::FromStr for DemandControlMode {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "measure" => Ok(Self::Measure),
+            "enforce" => Ok(Self::Enforce),
+            _ => Err("expected off, measure or enforce"),
+        }
+    }
+}
+
 /// A named rule over the token's claims: the claim has one of these values (an array
 /// claim: contains one), e.g. `{claim: role, one_of: [ADMIN]}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -688,6 +735,11 @@ impl RouterConfig {
         if let Some(claim) = env.get("ROUTER_AUTHORIZATION_SCOPE_CLAIM") {
             authorization.scope_claim = claim;
         }
+        let cost = &mut self.demand_control;
+        cost.mode = env.parse_or("ROUTER_DEMAND_CONTROL", cost.mode)?;
+        cost.max_cost = env.ranged_or("ROUTER_MAX_COST", cost.max_cost, 1..=u64::MAX)?;
+        cost.list_size =
+            env.ranged_or("ROUTER_DEFAULT_LIST_SIZE", cost.list_size, 0..=1_000_000)?;
         let documents = &mut self.persisted_documents;
         if let Some(path) = env.get("ROUTER_PERSISTED_DOCUMENTS") {
             documents.path = Some(PathBuf::from(path));

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod authorization;
 pub mod config;
 mod dedupe;
+pub mod demand_control;
 pub mod pipeline;
 pub use pipeline::error;
 pub mod executor;

@@ -6,6 +6,7 @@
 //!    and the safelist;
 //! 1. `prepare`: parse, validate, normalize and plan (cached by document);
 //! 2. `limits`: what this operation may do over this transport, and the caller's budget;
+//!    `cost`: its estimated cost (demand control);
 //!    `authorize`: what of it the caller may see (the supergraph's authorization directives);
 //! 3. `variables`: coercion against the operation's declared types;
 //! 4. `execute`: one response, or a stream of them (subscriptions, `@defer`);
@@ -15,6 +16,7 @@
 //! code mean the same thing over each transport.
 
 pub(crate) mod authorize;
+pub(crate) mod cost;
 pub(crate) mod decode;
 pub(crate) mod defer;
 pub(crate) mod encode;
@@ -175,6 +177,7 @@ async fn stages(
     span.record("operation", operation_label(prepared.name.as_deref()));
     span.record("kind", prepared.kind.as_str());
     limits::check_transport(&prepared, transport)?;
+    let cost = cost::estimate(state, &runtime, &prepared, request.variables.as_ref())?;
     limits::check_user_limit(state, &prepared, caller.as_ref(), client_ip).await?;
     let prepared = authorize::authorize(state, &runtime, prepared, caller.as_ref()).await?;
     // `@defer(if: $v)` reads the variables as sent: the operation it runs as no longer
@@ -185,7 +188,7 @@ async fn stages(
     };
     let variables = variables::coerce(&runtime.supergraph.schema, &prepared, request.variables)?;
     let forward = execute::forward_headers(state, &headers, caller.as_ref(), client_ip, trace);
-    execute::execute(
+    let execution = execute::execute(
         state,
         &runtime,
         execute::Ready {
@@ -196,5 +199,15 @@ async fn stages(
             deferred,
         },
     )
-    .await
+    .await?;
+    match (execution, cost) {
+        (Execution::Single(mut output), Some(estimated)) if cost::wanted(&headers) => {
+            let max = state.config.demand_control.max_cost;
+            if let Some(body) = cost::with_extension(&output.body, estimated, max) {
+                output.body = body.into();
+            }
+            Ok(Execution::Single(output))
+        }
+        (execution, _) => Ok(execution),
+    }
 }

@@ -147,6 +147,8 @@ pub struct Supergraph {
     planning: Arc<InFlight<PlanningKey, Prepared>>,
     /// The supergraph's authorization directives.
     pub access: AccessRules,
+    /// The supergraph's cost directives.
+    pub cost: crate::demand_control::CostRules,
 }
 
 /// Which progressive overrides are on for one request: a random draw, and the bucket it
@@ -184,6 +186,7 @@ impl Supergraph {
         .map_err(|e| anyhow::anyhow!("the supergraph cannot be planned over: {e}"))?;
         let schema = Arc::new(SchemaIndex::new(&planner.consumer_schema.document));
         let access = AccessRules::from_supergraph(&document);
+        let cost = crate::demand_control::CostRules::from_supergraph(&document);
         let subgraphs = planner
             .supergraph
             .subgraph_endpoint_map
@@ -221,6 +224,7 @@ impl Supergraph {
             cache_hits: metrics::counter!("router_plan_cache_total", "result" => "hit"),
             planning: Arc::default(),
             access,
+            cost,
         })
     }
 

@@ -10,6 +10,7 @@ mod authorization;
 mod catalog;
 mod dedupe;
 mod defer;
+mod demand_control;
 mod differential;
 mod federation;
 mod fixtures_sdl;

@@ -1,0 +1,77 @@
+//! Cost: the operation's estimated cost (`crate::demand_control`), recorded in
+//! `router_operation_cost`, refused above `demand_control.max_cost` in `enforce` mode
+//! before any subgraph is called, and told to a client that sends `X-Include-Cost: true`
+//! in the response's `extensions.cost`.
+
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value};
+
+use super::error::{GraphQLError, RequestError};
+use crate::{
+    config::DemandControlMode,
+    demand_control::Estimator,
+    planner::PreparedOperation,
+    server::{AppState, Runtime},
+};
+
+pub const COST_ESTIMATED_TOO_EXPENSIVE: &str = "COST_ESTIMATED_TOO_EXPENSIVE";
+
+/// The estimate, when demand control is on.
+pub(crate) fn estimate(
+    state: &AppState,
+    runtime: &Runtime,
+    prepared: &PreparedOperation,
+    variables: Option<&Value>,
+) -> Result<Option<u64>, RequestError> {
+    let config = &state.config.demand_control;
+    if config.mode == DemandControlMode::Off {
+        return Ok(None);
+    }
+    let empty = Map::new();
+    let variables = variables.and_then(Value::as_object).unwrap_or(&empty);
+    let cost = Estimator {
+        rules: &runtime.supergraph.cost,
+        schema: &runtime.supergraph.schema,
+        variables,
+        default_list_size: config.list_size,
+    }
+    .operation(&prepared.operation.selection_set, prepared.kind);
+    metrics::histogram!("router_operation_cost", "kind" => "estimated").record(cost as f64);
+    if config.mode == DemandControlMode::Enforce && cost > config.max_cost {
+        metrics::counter!("router_cost_rejected_total").increment(1);
+        return Err(RequestError::new(
+            StatusCode::BAD_REQUEST,
+            GraphQLError::new(
+                format!(
+                    "the operation's estimated cost {cost} is above the limit of {}",
+                    config.max_cost
+                ),
+                COST_ESTIMATED_TOO_EXPENSIVE,
+            )
+            .with_extension(
+                "cost",
+                serde_json::json!({ "estimated": cost, "max": config.max_cost }),
+            ),
+        ));
+    }
+    Ok(Some(cost))
+}
+
+/// Whether the client asked to see the estimate.
+pub(crate) fn wanted(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-include-cost")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+}
+
+/// `body` (a response object) with `extensions.cost` added.
+pub(crate) fn with_extension(body: &[u8], estimated: u64, max: u64) -> Option<Vec<u8>> {
+    let end = body.iter().rposition(|b| *b == b'}')?;
+    let mut out = Vec::with_capacity(body.len() + 64);
+    out.extend_from_slice(&body[..end]);
+    let extension = serde_json::json!({ "cost": { "estimated": estimated, "max": max } });
+    out.extend_from_slice(b",\"extensions\":");
+    serde_json::to_writer(&mut out, &extension).ok()?;
+    out.push(b'}');
+    Some(out)
+}
