@@ -57,7 +57,7 @@ async fn a_user_journey_through_the_router() {
     let anonymous = client.gql("{ me { id } }", json!({}), None).await.unwrap();
     assert_eq!(
         anonymous["errors"][0]["extensions"]["code"],
-        "UNAUTHENTICATED"
+        "UNAUTHORIZED_FIELD_OR_TYPE"
     );
     let forged = client
         .http

@@ -417,7 +417,10 @@ fn allows(
 fn policy_holds(rule: &PolicyRule, claims: &Json) -> bool {
     let matches = |v: &Json| match v {
         Json::String(s) => rule.one_of.iter().any(|o| o == s),
-        Json::Number(_) | Json::Bool(_) => rule.one_of.iter().any(|o| *o == v.to_string()),
+        Json::Number(_) | Json::Bool(_) => {
+            let text = v.to_string();
+            rule.one_of.contains(&text)
+        }
         _ => false,
     };
     match claims.get(&rule.claim) {

@@ -9,6 +9,8 @@
 
 pub mod auth;
 pub mod authorization;
+#[doc(hidden)]
+pub mod bench_support;
 pub mod config;
 mod dedupe;
 pub mod demand_control;

@@ -136,6 +136,34 @@ pub struct DirectiveInfo {
     pub repeatable: bool,
 }
 
+/// Directives of the federation specs that the planner's API schema keeps but clients
+/// must not see (they are the router's business).
+const SPEC_DIRECTIVES: [&str; 6] = [
+    "link",
+    "authenticated",
+    "requiresScopes",
+    "policy",
+    "cost",
+    "listSize",
+];
+
+/// A spec's namespaced type or directive (`join__FieldValue`, `policy__Policy`): not the
+/// API's, though newer join versions leave some in the planner's API schema.
+fn is_spec_element(name: &str) -> bool {
+    !name.starts_with("__") && name.contains("__")
+}
+
+fn type_name(def: &TypeDefinition) -> &str {
+    match def {
+        TypeDefinition::Scalar(t) => &t.name,
+        TypeDefinition::Object(t) => &t.name,
+        TypeDefinition::Interface(t) => &t.name,
+        TypeDefinition::Union(t) => &t.name,
+        TypeDefinition::Enum(t) => &t.name,
+        TypeDefinition::InputObject(t) => &t.name,
+    }
+}
+
 /// The API schema, indexed.
 #[derive(Debug, Clone)]
 pub struct SchemaIndex {
@@ -191,19 +219,28 @@ impl SchemaIndex {
                     index.mutation_type = schema.mutation.clone();
                     index.subscription_type = schema.subscription.clone();
                 }
-                Definition::TypeDefinition(def) => index.add_type(def),
-                Definition::DirectiveDefinition(def) => index.directives.push(DirectiveInfo {
-                    name: def.name.clone(),
-                    description: def.description.clone(),
-                    locations: def
-                        .locations
-                        .iter()
-                        .map(|l| l.as_str().to_owned())
-                        .collect(),
-                    args: def.arguments.iter().map(input_value).collect(),
-                    repeatable: def.repeatable,
-                }),
-                Definition::TypeExtension(_) => {}
+                Definition::TypeDefinition(def) if !is_spec_element(type_name(def)) => {
+                    index.add_type(def)
+                }
+                Definition::DirectiveDefinition(def)
+                    if !is_spec_element(&def.name)
+                        && !SPEC_DIRECTIVES.contains(&def.name.as_str()) =>
+                {
+                    index.directives.push(DirectiveInfo {
+                        name: def.name.clone(),
+                        description: def.description.clone(),
+                        locations: def
+                            .locations
+                            .iter()
+                            .map(|l| l.as_str().to_owned())
+                            .collect(),
+                        args: def.arguments.iter().map(input_value).collect(),
+                        repeatable: def.repeatable,
+                    })
+                }
+                Definition::TypeDefinition(_)
+                | Definition::DirectiveDefinition(_)
+                | Definition::TypeExtension(_) => {}
             }
         }
         if !saw_schema_definition {
