@@ -213,9 +213,11 @@ enum Expect {
 
 use Expect::{Allow, Deny, Null};
 
-/// What the router's `@authenticated` and `@requiresScopes` answer (the subgraphs' own
-/// `UNAUTHENTICATED` and `FORBIDDEN` are their second line: `every_subgraph_holds_the_routers_line`).
-const UNAUTH: Expect = Deny("UNAUTHORIZED_FIELD_OR_TYPE");
+const UNAUTH: Expect = Deny("UNAUTHENTICATED");
+/// What the router's `@authenticated` and `@requiresScopes` answer, before any subgraph
+/// call (the subgraphs' own `UNAUTHENTICATED` and `FORBIDDEN` are their second line:
+/// `every_subgraph_holds_the_routers_line`).
+const DENIED: Expect = Deny("UNAUTHORIZED_FIELD_OR_TYPE");
 const FORBID: Expect = Deny("FORBIDDEN");
 const CALLERS: [&str; 4] = ["user A", "user B", "ADMIN", "anonymous"];
 
@@ -343,50 +345,50 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
             field: "me",
             document: "{ me { id email } }",
             variables: same(json!({})),
-            expect: [Allow, Allow, Allow, UNAUTH],
+            expect: [Allow, Allow, Allow, DENIED],
         },
         Case {
             field: "user",
             document: "query($id: ID!) { user(id: $id) { id email } }",
             variables: same(json!({ "id": a.id })),
-            expect: [Allow, FORBID, Allow, UNAUTH],
+            expect: [Allow, FORBID, Allow, DENIED],
         },
         Case {
             field: "user",
             document: "query($id: ID!) { user(id: $id) { id payments { edges { node { id } } } notifications { edges { node { id } } } unreadNotificationCount notificationPreferences { kind } } }",
             variables: same(json!({ "id": a.id })),
-            expect: [Allow, FORBID, Allow, UNAUTH],
+            expect: [Allow, FORBID, Allow, DENIED],
         },
         Case {
             field: "users",
             document: "{ users(first: 5) { edges { node { id } } } }",
             variables: same(json!({})),
             // Only the admin scope: refused at the router.
-            expect: [UNAUTH, UNAUTH, Allow, UNAUTH],
+            expect: [DENIED, DENIED, Allow, DENIED],
         },
         Case {
             field: "validateToken",
             document: "{ validateToken { userId role } }",
             variables: same(json!({})),
-            expect: [Allow, Allow, Allow, UNAUTH],
+            expect: [Allow, Allow, Allow, DENIED],
         },
         Case {
             field: "myNotificationPreferences",
             document: "{ myNotificationPreferences { kind email } }",
             variables: same(json!({})),
-            expect: [Allow, Allow, Allow, UNAUTH],
+            expect: [Allow, Allow, Allow, DENIED],
         },
         Case {
             field: "notification",
             document: "query($id: ID!) { notification(id: $id) { id } }",
             variables: same(json!({ "id": a_notification })),
-            expect: [Allow, Null, Null, UNAUTH],
+            expect: [Allow, Null, Null, DENIED],
         },
         Case {
             field: "payment",
             document: "query($id: ID!) { payment(id: $id) { id } }",
             variables: same(json!({ "id": a_payment })),
-            expect: [Allow, FORBID, Allow, UNAUTH],
+            expect: [Allow, FORBID, Allow, DENIED],
         },
         Case {
             field: "register",
@@ -416,49 +418,49 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
             field: "deleteUser",
             document: "mutation($id: ID!) { deleteUser(id: $id) }",
             variables: victims,
-            expect: [FORBID, FORBID, Allow, UNAUTH],
+            expect: [FORBID, FORBID, Allow, DENIED],
         },
         Case {
             field: "markNotificationRead",
             document: "mutation($id: ID!) { markNotificationRead(id: $id) { id } }",
             variables: same(json!({ "id": a_notification })),
-            expect: [Allow, Deny("NOT_FOUND"), Deny("NOT_FOUND"), UNAUTH],
+            expect: [Allow, Deny("NOT_FOUND"), Deny("NOT_FOUND"), DENIED],
         },
         Case {
             field: "markAllNotificationsRead",
             document: "mutation { markAllNotificationsRead }",
             variables: same(json!({})),
-            expect: [Allow, Allow, Allow, UNAUTH],
+            expect: [Allow, Allow, Allow, DENIED],
         },
         Case {
             field: "updateNotificationPreferences",
             document: "mutation { updateNotificationPreferences(input: [{ kind: NEW_LOGIN, email: false }]) { kind email } }",
             variables: same(json!({})),
-            expect: [Allow, Allow, Allow, UNAUTH],
+            expect: [Allow, Allow, Allow, DENIED],
         },
         Case {
             field: "createPayment",
             document: "mutation { createPayment(input: { amount: 100, currency: \"USD\", description: \"matrix\", idempotencyKey: \"matrix-create\" }) { id } }",
             variables: same(json!({})),
-            expect: [Allow, Allow, Allow, UNAUTH],
+            expect: [Allow, Allow, Allow, DENIED],
         },
         Case {
             field: "processPayment",
             document: "mutation($id: ID!) { processPayment(id: $id) { status } }",
             variables: process,
-            expect: [Allow, FORBID, Allow, UNAUTH],
+            expect: [Allow, FORBID, Allow, DENIED],
         },
         Case {
             field: "cancelPayment",
             document: "mutation($id: ID!) { cancelPayment(id: $id) { status } }",
             variables: cancel,
-            expect: [Allow, FORBID, Allow, UNAUTH],
+            expect: [Allow, FORBID, Allow, DENIED],
         },
         Case {
             field: "refundPayment",
             document: "mutation($id: ID!) { refundPayment(id: $id) { status } }",
             variables: refund,
-            expect: [Allow, FORBID, Allow, UNAUTH],
+            expect: [Allow, FORBID, Allow, DENIED],
         },
     ];
 
