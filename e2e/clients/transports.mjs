@@ -8,12 +8,18 @@
 //                                                      subscriptions): notificationAdded events
 //   node transports.mjs URL TOKEN sse-subscription     graphql-sse (distinct connections):
 //                                                      notificationAdded events
+//   node transports.mjs URL TOKEN apollo-persisted     Apollo Client's persisted-queries link
+//                                                      (APQ, hashed queries by GET): the same
+//                                                      query twice; one line with the requests
+//                                                      it sent and the two results
 //
 // URL is the router's http://…/graphql. Subscriptions print {"subscribed":true} once the
 // request is sent, then one line per event; {"error":…} and exit 1 on an error; they end
 // when standard input closes.
 import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { Defer20220824Handler } from '@apollo/client/incremental';
+import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
+import { createHash } from 'node:crypto';
 import { createClient } from 'graphql-sse';
 
 const [url, token, mode] = process.argv.slice(2);
@@ -87,6 +93,36 @@ if (mode === 'apollo-defer') {
     },
   );
   print({ subscribed: true });
+} else if (mode === 'apollo-persisted') {
+  // Every request the link makes, as the router sees it.
+  const sent = [];
+  const recordingFetch = (uri, options) => {
+    const target = new URL(uri);
+    const body = options.body ? JSON.parse(options.body) : null;
+    sent.push({
+      method: options.method ?? 'GET',
+      query: Boolean(target.searchParams.get('query') ?? body?.query),
+      hash: Boolean(target.searchParams.get('extensions') ?? body?.extensions?.persistedQuery),
+    });
+    return fetch(uri, options);
+  };
+  const persisted = new PersistedQueryLink({
+    sha256: (text) => createHash('sha256').update(text).digest('hex'),
+    useGETForHashedQueries: true,
+  });
+  const client = new ApolloClient({
+    link: persisted.concat(new HttpLink({ uri: url, headers, fetch: recordingFetch })),
+    cache: new InMemoryCache(),
+  });
+  const query = gql`query MeByHash { me { id email } }`;
+  try {
+    const first = await client.query({ query, fetchPolicy: 'network-only' });
+    const second = await client.query({ query, fetchPolicy: 'network-only' });
+    print({ sent, first: first.data ?? null, second: second.data ?? null });
+    process.exit(0);
+  } catch (error) {
+    fail(error);
+  }
 } else {
   fail(`unknown mode ${mode}`);
 }

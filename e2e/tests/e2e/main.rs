@@ -6,6 +6,7 @@
 mod attacks;
 mod faults;
 mod journey;
+mod policies;
 mod transports;
 
 use std::{process::Stdio, time::Duration};

@@ -64,6 +64,38 @@ async fn real_clients_stream_deferred_results_and_subscriptions_over_http() {
         subscriber.close().await;
     }
 
+    // Apollo Client's persisted-queries link: the hash alone by GET, told to send the
+    // query once, then the hash alone is enough.
+    let mut persisted = NodeClient::start(
+        "transports.mjs",
+        &[&url, &user.access_token, "apollo-persisted"],
+    )
+    .await;
+    let line = persisted.next().await;
+    assert!(line["error"].is_null(), "Apollo Client failed: {line}");
+    let sent = line["sent"].as_array().cloned().unwrap_or_default();
+    let requests: Vec<(&str, bool, bool)> = sent
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap_or_default(),
+                r["query"] == true,
+                r["hash"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            ("GET", false, true),
+            ("POST", true, true),
+            ("GET", false, true)
+        ],
+        "{line}"
+    );
+    assert_eq!(line["first"]["me"]["email"], user.email, "{line}");
+    assert_eq!(line["second"]["me"]["email"], user.email, "{line}");
+
     // GraphiQL shows a deferred result once its deferred part has arrived.
     let screenshot = artifacts_dir().join("graphiql-defer.png");
     let shown = run_graphiql(&stack, &user.access_token, &screenshot, Some("defer")).await;
