@@ -22,7 +22,7 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let env = Env::process();
-    let log = telemetry::LogConfig::from_env(&env)?;
+    let log = telemetry::LogConfig::from_env(&env)?.service("router");
     telemetry::init_tracing(&log)?;
     let mut config = RouterConfig::load(cli.config.as_deref(), &env)?;
     // An explicit flag wins over the file and the environment.
@@ -31,6 +31,10 @@ async fn main() -> anyhow::Result<()> {
     }
     let app = Application::build(config).await?;
     tracing::info!(port = app.port(), "router listening");
-    app.run_until_stopped(Box::pin(telemetry::shutdown_signal()))
-        .await
+    let served = app
+        .run_until_stopped(Box::pin(telemetry::shutdown_signal()))
+        .await;
+    // The last requests' spans, before the process ends.
+    telemetry::flush_traces();
+    served
 }

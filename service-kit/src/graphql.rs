@@ -420,3 +420,15 @@ impl Extension for ObservabilityExtension {
         next.run(ctx, operation_name).await
     }
 }
+
+/// `builder` with a span per parse, validation, execution and resolver when spans are
+/// exported (`OTEL_EXPORTER_OTLP_ENDPOINT`), and unchanged otherwise.
+pub fn traced<Q, M, S>(
+    builder: async_graphql::SchemaBuilder<Q, M, S>,
+) -> async_graphql::SchemaBuilder<Q, M, S> {
+    if crate::telemetry::otlp_enabled() {
+        builder.extension(async_graphql::extensions::Tracing)
+    } else {
+        builder
+    }
+}

@@ -248,7 +248,7 @@ pub fn with_standard_layers(router: Router, body_limit: usize, timeout: Duration
         ))
         .layer(CatchPanicLayer::new())
         .layer(axum::middleware::map_response(json_refusals))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(crate::telemetry::http_request_span))
 }
 
 /// Serves `router` until `shutdown` resolves, then lets in-flight requests finish.

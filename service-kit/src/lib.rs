@@ -15,3 +15,6 @@ pub mod telemetry;
 pub mod testing;
 
 pub use tokio_util::sync::CancellationToken;
+
+#[doc(hidden)]
+pub use tracing as __tracing;

@@ -24,6 +24,11 @@ pub struct LogConfig {
     /// `LOG_DIR`: when set, `error.log` (errors only) and `combined.log` (everything) are
     /// written there in addition to stdout.
     pub dir: Option<std::path::PathBuf>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: when set, spans are exported there over OTLP
+    /// (HTTP/protobuf, `<endpoint>/v1/traces`).
+    pub otlp_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`, else the service's own name: the `service.name` of its spans.
+    pub service_name: String,
 }
 
 impl LogConfig {
@@ -42,8 +47,149 @@ impl LogConfig {
         Ok(Self {
             json,
             dir: env.get("LOG_DIR").map(Into::into),
+            otlp_endpoint: env.url_opt("OTEL_EXPORTER_OTLP_ENDPOINT", &["http", "https"])?,
+            service_name: env
+                .get("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| "platform".into()),
         })
     }
+
+    /// Names the service in its traces, unless `OTEL_SERVICE_NAME` did.
+    pub fn service(mut self, name: &str) -> Self {
+        if self.service_name == "platform" {
+            self.service_name = name.to_owned();
+        }
+        self
+    }
+}
+
+/// A span for the trace exporter: at `info` when spans are exported, at `debug` (free
+/// unless debug logging is on) otherwise. Same arguments as `tracing::info_span!`.
+#[macro_export]
+macro_rules! exported_span {
+    ($($args:tt)*) => {
+        if $crate::telemetry::otlp_enabled() {
+            $crate::__tracing::info_span!($($args)*)
+        } else {
+            $crate::__tracing::debug_span!($($args)*)
+        }
+    };
+}
+
+/// The OTLP pipeline, when one was installed (for [`flush_traces`]).
+static TRACER_PROVIDER: OnceLock<opentelemetry_sdk::trace::SdkTracerProvider> = OnceLock::new();
+
+/// Whether spans are exported: code that would only make spans for the exporter (a span per
+/// subgraph fetch, per resolver) asks, so that without it they cost nothing.
+pub fn otlp_enabled() -> bool {
+    TRACER_PROVIDER.get().is_some()
+}
+
+/// Sends the spans still buffered (at shutdown, so that the last requests' spans arrive).
+pub fn flush_traces() {
+    if let Some(provider) = TRACER_PROVIDER.get() {
+        let provider = provider.clone();
+        // The exporter's blocking HTTP client must not run on an async worker.
+        let _ = std::thread::spawn(move || provider.force_flush()).join();
+    }
+}
+
+fn otlp_layer<S>(config: &LogConfig, endpoint: &str) -> anyhow::Result<impl Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a> + Send + Sync,
+{
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::{Protocol, WithExportConfig};
+    let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+    let name = config.service_name.clone();
+    // Built on a plain thread: the blocking HTTP client may neither be created nor dropped
+    // on an async runtime's thread.
+    let provider = std::thread::spawn(move || -> anyhow::Result<_> {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(url)
+            .build()?;
+        Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name(name)
+                    .build(),
+            )
+            .build())
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("the OTLP exporter could not be built"))??;
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let tracer = provider.tracer(config.service_name.clone());
+    let _ = TRACER_PROVIDER.set(provider);
+    Ok(tracing_opentelemetry::layer().with_tracer(tracer))
+}
+
+struct HeaderExtractor<'a>(&'a axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+struct HeaderInjector<'a>(&'a mut axum::http::HeaderMap);
+
+impl opentelemetry::propagation::Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::from_bytes(key.as_bytes()),
+            axum::http::HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Makes `span` continue the W3C trace context (`traceparent`, `tracestate`) of a request
+/// received with `headers`, when spans are exported.
+pub fn continue_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !otlp_enabled() || headers.get("traceparent").is_none() {
+        return;
+    }
+    let context =
+        opentelemetry::global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(headers)));
+    let _ = span.set_parent(context);
+}
+
+/// Writes the current span's trace context into `headers` of a request this service
+/// makes, so that the callee's spans join the trace; `false` (and nothing written) when
+/// spans are not exported.
+pub fn inject_trace(headers: &mut axum::http::HeaderMap) -> bool {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    if !otlp_enabled() {
+        return false;
+    }
+    let context = tracing::Span::current().context();
+    opentelemetry::global::get_text_map_propagator(|p| {
+        p.inject_context(&context, &mut HeaderInjector(headers));
+    });
+    true
+}
+
+/// The span of one HTTP request a service receives: at `info` (exported) with OTLP, at
+/// `debug` otherwise, continuing the caller's trace context.
+pub fn http_request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let span = if otlp_enabled() {
+        tracing::info_span!("http_request", method = %request.method(), path = %request.uri().path())
+    } else {
+        tracing::debug_span!("http_request", method = %request.method(), path = %request.uri().path())
+    };
+    continue_trace(&span, request.headers());
+    span
 }
 
 /// Installs the global `tracing` subscriber. The filter comes from `RUST_LOG` (default `info`).
@@ -85,6 +231,15 @@ pub fn init_tracing(config: &LogConfig) -> anyhow::Result<()> {
                 .with_filter(tracing_subscriber::filter::LevelFilter::ERROR)
                 .boxed(),
         );
+    }
+    if let Some(endpoint) = &config.otlp_endpoint {
+        // Storage spans are at debug (target `storage`): exported, never logged at info.
+        let exported = filter().add_directive(
+            "storage=debug"
+                .parse()
+                .map_err(|e| anyhow::anyhow!("storage filter: {e}"))?,
+        );
+        layers.push(otlp_layer(config, endpoint)?.with_filter(exported).boxed());
     }
     // Another subscriber may already be set (e.g. by a test harness): that is fine.
     let _ = tracing_subscriber::registry().with(layers).try_init();

@@ -7,6 +7,7 @@ mod attacks;
 mod faults;
 mod journey;
 mod policies;
+mod tracing;
 mod transports;
 
 use std::{process::Stdio, time::Duration};

@@ -339,7 +339,7 @@ async fn request(
     }
     let started = Instant::now();
     // A span per fetch, inside the request's span, so logs and traces show each hop.
-    let span = tracing::debug_span!("subgraph_fetch", subgraph = %endpoint.name);
+    let span = service_kit::exported_span!("subgraph_fetch", subgraph = %endpoint.name);
     let result = tokio::time::timeout(
         endpoint.timeout,
         round_trip(&http, &endpoint, body, &headers),
@@ -387,6 +387,9 @@ async fn round_trip(
     for (name, value) in headers {
         h.append(name, value.clone());
     }
+    // The fetch's own span is the parent of the subgraph's spans (replacing the
+    // operation-wide `traceparent` when spans are exported).
+    service_kit::telemetry::inject_trace(h);
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -104,6 +104,7 @@ pub(crate) async fn run(state: &AppState, operation: Operation) -> Result<Execut
         operation = tracing::field::Empty,
         kind = tracing::field::Empty,
     );
+    service_kit::telemetry::continue_trace(&span, &operation.headers);
     let transport = operation.transport;
     let timeout = std::time::Duration::from_millis(state.config.limits.operation_timeout_ms);
     let mut prepared: Option<Arc<PreparedOperation>> = None;
@@ -171,7 +172,9 @@ async fn stages(
     } = operation;
     persisted::resolve(state, &mut request).await?;
     let runtime = state.runtime();
-    let prepared = prepare::prepare(&runtime, &request).await?;
+    let prepared = prepare::prepare(&runtime, &request)
+        .instrument(service_kit::exported_span!("graphql_prepare"))
+        .await?;
     *prepared_out = Some(Arc::clone(&prepared));
     let span = tracing::Span::current();
     span.record("operation", operation_label(prepared.name.as_deref()));

@@ -251,6 +251,7 @@ impl Supergraph {
         let owned_name = operation_name.map(str::to_owned);
         // Identical documents arriving together (a cold cache under load) are planned once
         // and share one prepared operation.
+        let parent = tracing::Span::current();
         let prepared = self
             .planning
             .run(
@@ -258,6 +259,9 @@ impl Supergraph {
                 move || {
                     async move {
                         tokio::task::spawn_blocking(move || {
+                            let _span =
+                                service_kit::exported_span!(parent: &parent, "query_planning")
+                                    .entered();
                             let (query, operation_name) = (owned_query, owned_name);
                             let started = std::time::Instant::now();
                             let result = std::panic::catch_unwind(AssertUnwindSafe(|| {

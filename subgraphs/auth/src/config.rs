@@ -80,7 +80,7 @@ impl AuthConfig {
         };
         let defaults = Argon2Params::default();
         Ok(Self {
-            log: LogConfig::from_env(env)?,
+            log: LogConfig::from_env(env)?.service("auth"),
             port: env.parse_or("AUTH_PORT", DEFAULT_PORT)?,
             database_url,
             database_max_connections: env.ranged_or("DATABASE_MAX_CONNECTIONS", 10, 1..=1000)?,

@@ -51,8 +51,12 @@ async fn main() -> anyhow::Result<()> {
             );
             let app = Application::build(config, bus).await?;
             tracing::info!(port = app.port(), "auth listening");
-            app.run_until_stopped(Box::pin(telemetry::shutdown_signal()))
-                .await
+            let served = app
+                .run_until_stopped(Box::pin(telemetry::shutdown_signal()))
+                .await;
+            // The last requests' spans, before the process ends.
+            telemetry::flush_traces();
+            served
         }
         Some(Command::Migrate) => {
             let db = auth::storage::connect(&config.database_url, 1).await?;

@@ -88,7 +88,7 @@ impl NotificationsConfig {
         }
         let jwks = JwksSettings::from_env(env, 1)?;
         Ok(Self {
-            log: LogConfig::from_env(env)?,
+            log: LogConfig::from_env(env)?.service("notifications"),
             port: env.parse_or("NOTIFICATIONS_PORT", DEFAULT_PORT)?,
             redis_url: env.url_opt("REDIS_URL", &["redis", "redis+unix", "unix"])?,
             redis_prefix,

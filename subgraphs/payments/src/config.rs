@@ -66,7 +66,7 @@ impl PaymentsConfig {
             ));
         }
         Ok(Self {
-            log: LogConfig::from_env(env)?,
+            log: LogConfig::from_env(env)?.service("payments"),
             port: env.parse_or("PAYMENTS_PORT", DEFAULT_PORT)?,
             store,
             jwks,

@@ -34,6 +34,10 @@ async fn main() -> anyhow::Result<()> {
     );
     let app = Application::build(config, bus).await?;
     tracing::info!(port = app.port(), "payments listening");
-    app.run_until_stopped(Box::pin(telemetry::shutdown_signal()))
-        .await
+    let served = app
+        .run_until_stopped(Box::pin(telemetry::shutdown_signal()))
+        .await;
+    // The last requests' spans, before the process ends.
+    telemetry::flush_traces();
+    served
 }

@@ -15,9 +15,11 @@ pub type AuthSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema without its runtime data, so the SDL can be printed without a database.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .enable_federation()
-        .extension(Observability::new("auth"))
+    service_kit::graphql::traced(
+        Schema::build(Query, Mutation, EmptySubscription)
+            .enable_federation()
+            .extension(Observability::new("auth")),
+    )
 }
 
 /// The federation SDL, as `_service { sdl }` serves it.

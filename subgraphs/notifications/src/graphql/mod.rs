@@ -23,10 +23,12 @@ pub type NotificationsSchema = Schema<Query, Mutation, Subscription>;
 
 /// The schema without its runtime data, so the SDL can be printed without Redis.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, Subscription> {
-    Schema::build(Query, Mutation, Subscription)
-        .enable_federation()
-        .enable_subscription_in_federation()
-        .extension(Observability::new("notifications"))
+    service_kit::graphql::traced(
+        Schema::build(Query, Mutation, Subscription)
+            .enable_federation()
+            .enable_subscription_in_federation()
+            .extension(Observability::new("notifications")),
+    )
 }
 
 /// The federation SDL, as `_service { sdl }` serves it.

@@ -16,9 +16,11 @@ pub type PaymentsSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema without its runtime data, so the SDL can be printed without a database.
 pub fn schema_builder() -> SchemaBuilder<Query, Mutation, EmptySubscription> {
-    Schema::build(Query, Mutation, EmptySubscription)
-        .enable_federation()
-        .extension(Observability::new("payments"))
+    service_kit::graphql::traced(
+        Schema::build(Query, Mutation, EmptySubscription)
+            .enable_federation()
+            .extension(Observability::new("payments")),
+    )
 }
 
 /// The federation SDL, as `_service { sdl }` serves it.

@@ -326,6 +326,7 @@ fn parse_payment(d: &Document) -> anyhow::Result<Payment> {
 
 #[async_trait::async_trait]
 impl PaymentStore for MongoStore {
+    #[tracing::instrument(target = "storage", name = "mongodb.insert", level = "debug", skip_all)]
     async fn insert(&self, payment: &Payment, event: &Envelope) -> anyhow::Result<Inserted> {
         let payment_doc = payment_doc(payment);
         let event_doc = outbox_doc(event)?;
@@ -363,6 +364,7 @@ impl PaymentStore for MongoStore {
         }
     }
 
+    #[tracing::instrument(target = "storage", name = "mongodb.get", level = "debug", skip_all)]
     async fn get(&self, id: Uuid) -> anyhow::Result<Option<Payment>> {
         self.payments
             .find_one(doc! { "_id": id.to_string() })
@@ -371,6 +373,7 @@ impl PaymentStore for MongoStore {
             .transpose()
     }
 
+    #[tracing::instrument(target = "storage", name = "mongodb.apply", level = "debug", skip_all)]
     async fn apply(
         &self,
         transition: &Transition,
@@ -420,6 +423,7 @@ impl PaymentStore for MongoStore {
         updated.map(|d| parse_payment(&d)).transpose()
     }
 
+    #[tracing::instrument(target = "storage", name = "mongodb.page", level = "debug", skip_all)]
     async fn page(&self, query: &PageQuery) -> anyhow::Result<Vec<Payment>> {
         let mut filter = doc! { "userId": query.user_id.to_string() };
         let mut index = USER_CREATED;
