@@ -18,7 +18,8 @@
 //! - (d) cold planning of an operation with many possible plans (in process: every peer here
 //!   uses the same planner).
 //!
-//! `BENCH_PEERS` (`ours,hive-router,hive-gateway`) and `BENCH_SCENARIOS` (`a,b,c,d`) choose.
+//! `BENCH_PEERS` (`ours,hive-router,hive-gateway`; add `ours-otlp` for our router exporting
+//! every span over OTLP) and `BENCH_SCENARIOS` (`a,b,c,d`) choose.
 //!
 //! Reported: throughput, p50/p99 latency, CPU per request (user + system time of the gateway
 //! process over the measured window / requests) and peak RSS (`VmHWM`).
@@ -58,6 +59,20 @@ enum Peer {
     Ours,
     HiveRouter,
     HiveGateway,
+    /// Our router exporting every span over OTLP (to a receiver in this process that
+    /// discards them): what trace export costs.
+    OursOtlp,
+}
+
+/// The OTLP receiver of `Peer::OursOtlp`.
+static OTLP_SINK: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+async fn otlp_sink() -> String {
+    let app = axum::Router::new().route("/v1/traces", axum::routing::post(|| async { "" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
 }
 
 impl Peer {
@@ -66,6 +81,7 @@ impl Peer {
             Peer::Ours => "our router",
             Peer::HiveRouter => "Hive Router 0.1.2",
             Peer::HiveGateway => "Hive Gateway 2.15.1",
+            Peer::OursOtlp => "our router, OTLP export on",
         }
     }
 }
@@ -125,9 +141,16 @@ async fn start(peer: Peer, dedupe: Dedupe, supergraph: &Path, dir: &Path) -> Gat
     let port = common::free_port().await;
     let quiet = || (std::process::Stdio::null(), std::process::Stdio::null());
     let child = match peer {
-        Peer::Ours => {
+        Peer::Ours | Peer::OursOtlp => {
             let (out, err) = quiet();
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_router"))
+            let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_router"));
+            if peer == Peer::OursOtlp {
+                command.env(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT",
+                    OTLP_SINK.get().cloned().unwrap_or_default(),
+                );
+            }
+            command
                 .arg("--supergraph")
                 .arg(supergraph)
                 .env("ROUTER_PORT", port.to_string())
@@ -429,6 +452,10 @@ async fn run() {
     let mut peers = Vec::new();
     if wanted.contains("ours") {
         peers.push(Peer::Ours);
+    }
+    if wanted.contains("ours-otlp") {
+        let _ = OTLP_SINK.set(otlp_sink().await);
+        peers.push(Peer::OursOtlp);
     }
     if wanted.contains("hive-router") {
         match hive_router_bin() {

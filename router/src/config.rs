@@ -508,6 +508,10 @@ pub struct DemandControlConfig {
     /// The size of a list without `@listSize` or slicing argument
     /// (`ROUTER_DEFAULT_LIST_SIZE`).
     pub list_size: u64,
+    /// Also count the cost of every answer (`router_operation_cost{kind="actual"}`), which
+    /// reads each response once more (`ROUTER_ACTUAL_COST`); a client that sends
+    /// `X-Include-Cost: true` gets it regardless.
+    pub actual: bool,
 }
 
 impl Default for DemandControlConfig {
@@ -516,6 +520,7 @@ impl Default for DemandControlConfig {
             mode: DemandControlMode::Measure,
             max_cost: 5_000,
             list_size: 10,
+            actual: false,
         }
     }
 }
@@ -740,6 +745,7 @@ impl RouterConfig {
         cost.max_cost = env.ranged_or("ROUTER_MAX_COST", cost.max_cost, 1..=u64::MAX)?;
         cost.list_size =
             env.ranged_or("ROUTER_DEFAULT_LIST_SIZE", cost.list_size, 0..=1_000_000)?;
+        cost.actual = env.bool_or("ROUTER_ACTUAL_COST", cost.actual)?;
         let documents = &mut self.persisted_documents;
         if let Some(path) = env.get("ROUTER_PERSISTED_DOCUMENTS") {
             documents.path = Some(PathBuf::from(path));

@@ -145,45 +145,11 @@ impl Estimator<'_> {
         for item in &set.items {
             let cost = match item {
                 SelectionItem::Field(field) if !field.name.starts_with("__") => {
-                    let Some(info) = self.schema.get(parent).and_then(|t| t.field(&field.name))
-                    else {
+                    let Some((info, weight)) = self.weight(parent, field, mutation_root) else {
                         continue;
                     };
                     let key = (parent.to_owned(), field.name.clone());
                     let named = info.ty.named();
-                    let composite = self
-                        .schema
-                        .get(named)
-                        .is_some_and(|t| t.kind.is_composite());
-                    let mut weight = self
-                        .rules
-                        .fields
-                        .get(&key)
-                        .or_else(|| self.rules.types.get(named))
-                        .copied()
-                        .unwrap_or(if mutation_root {
-                            10
-                        } else if composite {
-                            1
-                        } else {
-                            0
-                        });
-                    if let Some(arguments) = &field.arguments {
-                        for name in arguments.keys() {
-                            let present = arguments
-                                .get_argument(name)
-                                .is_some_and(|v| !self.is_null(v));
-                            if present
-                                && let Some(w) = self.rules.arguments.get(&(
-                                    parent.to_owned(),
-                                    field.name.clone(),
-                                    name.clone(),
-                                ))
-                            {
-                                weight = weight.saturating_add(*w);
-                            }
-                        }
-                    }
                     let list = self.rules.lists.get(&key);
                     let size = self.size(field, list);
                     let handed = sized
@@ -210,6 +176,119 @@ impl Estimator<'_> {
             total = total.saturating_add(cost);
         }
         total
+    }
+
+    /// A field's own weight: its `@cost`, its type's, or the default; plus the `@cost` of
+    /// each argument given. `None` for a field the schema does not have.
+    fn weight(
+        &self,
+        parent: &str,
+        field: &FieldSelection,
+        mutation_root: bool,
+    ) -> Option<(&crate::planner::schema::FieldInfo, u64)> {
+        let info = self.schema.get(parent)?.field(&field.name)?;
+        let named = info.ty.named();
+        let composite = self
+            .schema
+            .get(named)
+            .is_some_and(|t| t.kind.is_composite());
+        let mut weight = self
+            .rules
+            .fields
+            .get(&(parent.to_owned(), field.name.clone()))
+            .or_else(|| self.rules.types.get(named))
+            .copied()
+            .unwrap_or(if mutation_root {
+                10
+            } else if composite {
+                1
+            } else {
+                0
+            });
+        if let Some(arguments) = &field.arguments {
+            for name in arguments.keys() {
+                let present = arguments
+                    .get_argument(name)
+                    .is_some_and(|v| !self.is_null(v));
+                if present
+                    && let Some(w) = self.rules.arguments.get(&(
+                        parent.to_owned(),
+                        field.name.clone(),
+                        name.clone(),
+                    ))
+                {
+                    weight = weight.saturating_add(*w);
+                }
+            }
+        }
+        Some((info, weight))
+    }
+
+    /// The cost of what was answered: the same weights, with the lists' real lengths.
+    pub fn actual(&self, set: &SelectionSet, kind: OperationType, data: &Json) -> u64 {
+        let Some(root) = self.schema.root_type(kind) else {
+            return 0;
+        };
+        self.answered(set, root, kind == OperationType::Mutation, data)
+    }
+
+    fn answered(&self, set: &SelectionSet, parent: &str, mutation_root: bool, value: &Json) -> u64 {
+        let Json::Object(object) = value else {
+            return 0;
+        };
+        let mut total: u64 = 0;
+        for item in &set.items {
+            let cost = match item {
+                SelectionItem::Field(field) if !field.name.starts_with("__") => {
+                    let key = field.alias.as_deref().unwrap_or(&field.name);
+                    match (object.get(key), self.weight(parent, field, mutation_root)) {
+                        (Some(v), Some((info, weight))) => {
+                            self.answered_value(field, info.ty.named(), weight, v)
+                        }
+                        _ => 0,
+                    }
+                }
+                SelectionItem::InlineFragment(fragment) => {
+                    // Another runtime type's fragment selected nothing here.
+                    let other = object
+                        .get("__typename")
+                        .and_then(Json::as_str)
+                        .is_some_and(|t| !self.schema.type_matches(t, &fragment.type_condition));
+                    if other {
+                        0
+                    } else {
+                        self.answered(
+                            &fragment.selections,
+                            &fragment.type_condition,
+                            mutation_root,
+                            value,
+                        )
+                    }
+                }
+                _ => 0,
+            };
+            total = total.saturating_add(cost);
+        }
+        total
+    }
+
+    fn answered_value(
+        &self,
+        field: &FieldSelection,
+        named: &str,
+        weight: u64,
+        value: &Json,
+    ) -> u64 {
+        match value {
+            Json::Null => 0,
+            Json::Array(items) => items.iter().fold(0u64, |sum, item| {
+                sum.saturating_add(self.answered_value(field, named, weight, item))
+            }),
+            Json::Object(_) => {
+                weight.saturating_add(self.answered(&field.selections, named, false, value))
+            }
+            _ => weight,
+        }
     }
 
     /// A list's size: the largest slicing argument given, else its assumed size.
@@ -255,6 +334,38 @@ fn is_list(ty: &TypeRef) -> bool {
 mod tests {
     use super::*;
     use crate::{config::LimitsConfig, planner::Supergraph};
+
+    fn platform() -> Supergraph {
+        Supergraph::from_sdl(
+            include_str!("../../schema/supergraph.graphql"),
+            LimitsConfig::default(),
+            8,
+            &|_| None,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_actual_cost_counts_the_lists_as_answered() {
+        let supergraph = platform();
+        let query = "{ me { payments(first: 3) { nodes { id history { status } } } } }";
+        let prepared = supergraph.prepare_unguarded(query, None).unwrap();
+        let none = Map::new();
+        let estimator = Estimator {
+            rules: &supergraph.cost,
+            schema: &supergraph.schema,
+            variables: &none,
+            default_list_size: 10,
+        };
+        let data = serde_json::json!({ "me": { "payments": { "nodes": [
+            { "id": "1", "history": [{ "status": "PENDING" }] },
+            { "id": "2", "history": [{ "status": "PENDING" }] },
+        ] } } });
+        let actual = estimator.actual(&prepared.operation.selection_set, prepared.kind, &data);
+        assert_eq!(actual, 1 + 1 + 2 * (1 + 1));
+        let estimated = estimator.operation(&prepared.operation.selection_set, prepared.kind);
+        assert_eq!(estimated, 1 + 1 + 3 * (1 + 10));
+    }
 
     fn estimate(query: &str, variables: Json) -> u64 {
         let supergraph = Supergraph::from_sdl(

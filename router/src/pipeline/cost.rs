@@ -1,7 +1,7 @@
 //! Cost: the operation's estimated cost (`crate::demand_control`), recorded in
 //! `router_operation_cost`, refused above `demand_control.max_cost` in `enforce` mode
 //! before any subgraph is called, and told to a client that sends `X-Include-Cost: true`
-//! in the response's `extensions.cost`.
+//! in the response's `extensions.cost`, with the cost of what was answered (`actual`).
 
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
@@ -57,6 +57,31 @@ pub(crate) fn estimate(
     Ok(Some(cost))
 }
 
+/// The cost of what was answered (`body`, a response object), recorded.
+pub(crate) fn actual(
+    state: &AppState,
+    runtime: &Runtime,
+    prepared: &PreparedOperation,
+    variables: Option<&Value>,
+    body: &[u8],
+) -> Option<u64> {
+    let response: Value = serde_json::from_slice(body).ok()?;
+    let empty = Map::new();
+    let cost = Estimator {
+        rules: &runtime.supergraph.cost,
+        schema: &runtime.supergraph.schema,
+        variables: variables.and_then(Value::as_object).unwrap_or(&empty),
+        default_list_size: state.config.demand_control.list_size,
+    }
+    .actual(
+        &prepared.operation.selection_set,
+        prepared.kind,
+        response.get("data")?,
+    );
+    metrics::histogram!("router_operation_cost", "kind" => "actual").record(cost as f64);
+    Some(cost)
+}
+
 /// Whether the client asked to see the estimate.
 pub(crate) fn wanted(headers: &HeaderMap) -> bool {
     headers
@@ -65,11 +90,21 @@ pub(crate) fn wanted(headers: &HeaderMap) -> bool {
 }
 
 /// `body` (a response object) with `extensions.cost` added.
-pub(crate) fn with_extension(body: &[u8], estimated: u64, max: u64) -> Option<Vec<u8>> {
+pub(crate) fn with_extension(
+    body: &[u8],
+    estimated: u64,
+    actual: Option<u64>,
+    max: u64,
+) -> Option<Vec<u8>> {
     let end = body.iter().rposition(|b| *b == b'}')?;
     let mut out = Vec::with_capacity(body.len() + 64);
     out.extend_from_slice(&body[..end]);
-    let extension = serde_json::json!({ "cost": { "estimated": estimated, "max": max } });
+    let extension = match actual {
+        Some(actual) => {
+            serde_json::json!({ "cost": { "estimated": estimated, "actual": actual, "max": max } })
+        }
+        None => serde_json::json!({ "cost": { "estimated": estimated, "max": max } }),
+    };
     out.extend_from_slice(b",\"extensions\":");
     serde_json::to_writer(&mut out, &extension).ok()?;
     out.push(b'}');

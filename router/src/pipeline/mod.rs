@@ -189,6 +189,10 @@ async fn stages(
         Some(info) if transport.streams => Some(info.active(request.variables.as_ref())),
         _ => None,
     };
+    // The actual cost, when wanted, reads the variables as sent, like the estimate.
+    let show_cost = cost.is_some() && cost::wanted(&headers);
+    let actual_of = (show_cost || (cost.is_some() && state.config.demand_control.actual))
+        .then(|| (Arc::clone(&prepared), request.variables.clone()));
     let variables = variables::coerce(&runtime.supergraph.schema, &prepared, request.variables)?;
     let forward = execute::forward_headers(state, &headers, caller.as_ref(), client_ip, trace);
     let execution = execute::execute(
@@ -203,14 +207,17 @@ async fn stages(
         },
     )
     .await?;
-    match (execution, cost) {
-        (Execution::Single(mut output), Some(estimated)) if cost::wanted(&headers) => {
+    match (execution, cost, actual_of) {
+        (Execution::Single(mut output), Some(estimated), Some((measured, sent))) => {
+            let actual = cost::actual(state, &runtime, &measured, sent.as_ref(), &output.body);
             let max = state.config.demand_control.max_cost;
-            if let Some(body) = cost::with_extension(&output.body, estimated, max) {
+            if show_cost
+                && let Some(body) = cost::with_extension(&output.body, estimated, actual, max)
+            {
                 output.body = body.into();
             }
             Ok(Execution::Single(output))
         }
-        (execution, _) => Ok(execution),
+        (execution, _, _) => Ok(execution),
     }
 }
