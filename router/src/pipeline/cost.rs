@@ -27,15 +27,22 @@ pub(crate) fn estimate(
     if config.mode == DemandControlMode::Off {
         return Ok(None);
     }
-    let empty = Map::new();
-    let variables = variables.and_then(Value::as_object).unwrap_or(&empty);
-    let cost = Estimator {
-        rules: &runtime.supergraph.cost,
-        schema: &runtime.supergraph.schema,
-        variables,
-        default_list_size: config.list_size,
-    }
-    .operation(&prepared.operation.selection_set, prepared.kind);
+    let estimate = || {
+        let empty = Map::new();
+        Estimator {
+            rules: &runtime.supergraph.cost,
+            schema: &runtime.supergraph.schema,
+            variables: variables.and_then(Value::as_object).unwrap_or(&empty),
+            default_list_size: config.list_size,
+        }
+        .operation(&prepared.operation.selection_set, prepared.kind)
+    };
+    // Without variables the estimate is the same for every request of the operation.
+    let cost = if prepared.variables.is_empty() {
+        *prepared.cost.get_or_init(estimate)
+    } else {
+        estimate()
+    };
     metrics::histogram!("router_operation_cost", "kind" => "estimated").record(cost as f64);
     if config.mode == DemandControlMode::Enforce && cost > config.max_cost {
         metrics::counter!("router_cost_rejected_total").increment(1);

@@ -95,6 +95,8 @@ pub struct PreparedOperation {
     pub(crate) access: Option<Arc<Access>>,
     /// For an operation with unauthorized fields removed: an error for each.
     pub(crate) authorization_errors: Vec<GraphQLError>,
+    /// Its estimated cost, kept when no variable can change it (it declares none).
+    pub(crate) cost: std::sync::OnceLock<u64>,
 }
 
 /// An operation's guarded places and, by the set a caller is denied, the operation planned
@@ -480,6 +482,7 @@ impl Supergraph {
                 })
             }),
             authorization_errors: Vec::new(),
+            cost: Default::default(),
             kind,
             name: normalized
                 .operation_name
@@ -536,6 +539,7 @@ impl Supergraph {
             defer: None,
             access: None,
             authorization_errors: verdict.errors(&access.guards),
+            cost: Default::default(),
         });
         if let Ok(mut variants) = access.variants.lock()
             && variants.len() < MAX_ACCESS_VARIANTS
