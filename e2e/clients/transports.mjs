@@ -8,10 +8,13 @@
 //                                                      subscriptions): notificationAdded events
 //   node transports.mjs URL TOKEN sse-subscription     graphql-sse (distinct connections):
 //                                                      notificationAdded events
-//   node transports.mjs URL TOKEN apollo-persisted     Apollo Client's persisted-queries link
+//   node transports.mjs URL TOKEN apollo-persisted NONCE
+//                                                      Apollo Client's persisted-queries link
 //                                                      (APQ, hashed queries by GET): the same
-//                                                      query twice; one line with the requests
-//                                                      it sent and the two results
+//                                                      query (named after NONCE, so that no
+//                                                      earlier run registered it) twice; one
+//                                                      line with the requests it sent and the
+//                                                      two results
 //
 // URL is the router's http://…/graphql. Subscriptions print {"subscribed":true} once the
 // request is sent, then one line per event; {"error":…} and exit 1 on an error; they end
@@ -22,7 +25,7 @@ import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { createHash } from 'node:crypto';
 import { createClient } from 'graphql-sse';
 
-const [url, token, mode] = process.argv.slice(2);
+const [url, token, mode, nonce] = process.argv.slice(2);
 if (!url || !token || !mode) {
   console.error('usage: node transports.mjs URL TOKEN apollo-defer|apollo-subscription|sse-subscription');
   process.exit(2);
@@ -114,7 +117,7 @@ if (mode === 'apollo-defer') {
     link: persisted.concat(new HttpLink({ uri: url, headers, fetch: recordingFetch })),
     cache: new InMemoryCache(),
   });
-  const query = gql`query MeByHash { me { id email } }`;
+  const query = gql(`query MeByHash_${nonce} { me { id email } }`);
   try {
     const first = await client.query({ query, fetchPolicy: 'network-only' });
     const second = await client.query({ query, fetchPolicy: 'network-only' });

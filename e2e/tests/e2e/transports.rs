@@ -65,10 +65,12 @@ async fn real_clients_stream_deferred_results_and_subscriptions_over_http() {
     }
 
     // Apollo Client's persisted-queries link: the hash alone by GET, told to send the
-    // query once, then the hash alone is enough.
+    // query once, then the hash alone is enough. (Registered documents outlive a run in
+    // Redis, as they should: the query is new to each run.)
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
     let mut persisted = NodeClient::start(
         "transports.mjs",
-        &[&url, &user.access_token, "apollo-persisted"],
+        &[&url, &user.access_token, "apollo-persisted", &nonce],
     )
     .await;
     let line = persisted.next().await;
