@@ -127,7 +127,8 @@ async fn one_request_is_one_trace_across_the_router_and_the_subgraphs() {
                 && from("router", "subgraph_fetch")
                 && from("auth", "http_request")
                 && from("payments", "http_request")
-                && from("payments", "mongodb.page"))
+                && from("payments", "mongodb.page")
+                && from("auth", "postgres.me"))
             .then_some(spans)
         }
     })
@@ -162,17 +163,20 @@ async fn one_request_is_one_trace_across_the_router_and_the_subgraphs() {
             "{service}'s fetch is not below the request"
         );
     }
-    // Payments' storage call is inside its request (through its resolvers).
-    let mut storage = spans
-        .iter()
-        .find(|s| s.service == "payments" && s.name == "mongodb.page")
-        .and_then(parent);
-    let mut depth = 0;
-    while let Some(s) = storage.filter(|s| s.name != "http_request") {
-        storage = parent(s);
-        depth += 1;
+    // Each storage call is inside its service's request, through its resolvers.
+    for (service, name) in [("payments", "mongodb.page"), ("auth", "postgres.me")] {
+        let mut above = spans
+            .iter()
+            .find(|s| s.service == service && s.name == name)
+            .and_then(parent);
+        let mut depth = 0;
+        while let Some(s) = above.filter(|s| s.name != "http_request") {
+            assert_eq!(s.service, service, "{spans:#?}");
+            above = parent(s);
+            depth += 1;
+        }
+        assert!(above.is_some() && depth >= 1, "{service}: {spans:#?}");
     }
-    assert!(storage.is_some() && depth >= 1, "{spans:#?}");
     assert!(
         spans
             .iter()

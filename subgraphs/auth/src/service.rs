@@ -99,6 +99,12 @@ impl AuthService {
         &self.db
     }
 
+    #[tracing::instrument(
+        target = "storage",
+        name = "postgres.register",
+        level = "debug",
+        skip_all
+    )]
     pub async fn register(&self, input: NewAccount) -> ApiResult<Session> {
         let user = self.create_user(input, Role::User).await?;
         metrics::counter!("users_registered_total").increment(1);
@@ -163,6 +169,7 @@ impl AuthService {
     /// Signs in `email` from `address` (the client's, when known), unless that pair or the
     /// account is throttled after failures ([`LoginThrottle`]): then `RATE_LIMITED`
     /// before the password is looked at, so a throttled attacker learns nothing more.
+    #[tracing::instrument(target = "storage", name = "postgres.login", level = "debug", skip_all)]
     pub async fn login(
         &self,
         email: &str,
@@ -225,6 +232,12 @@ impl AuthService {
 
     /// Uses `token` once and issues the next of its family. A token that was already used
     /// (or revoked) revokes the whole family: whoever holds it may have stolen it.
+    #[tracing::instrument(
+        target = "storage",
+        name = "postgres.refresh",
+        level = "debug",
+        skip_all
+    )]
     pub async fn refresh(&self, token: &str) -> ApiResult<Session> {
         let hash = hash_refresh_token(token);
         let now = storage::now();
@@ -280,6 +293,12 @@ impl AuthService {
     }
 
     /// Ends the session `token` belongs to. `false` when the token is unknown.
+    #[tracing::instrument(
+        target = "storage",
+        name = "postgres.logout",
+        level = "debug",
+        skip_all
+    )]
     pub async fn logout(&self, token: &str) -> ApiResult<bool> {
         let row = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(hash_refresh_token(token)))
@@ -297,6 +316,12 @@ impl AuthService {
 
     /// Deletes an account (self or ADMIN): its tokens go with it, and `user.deleted` tells
     /// the other services.
+    #[tracing::instrument(
+        target = "storage",
+        name = "postgres.delete_user",
+        level = "debug",
+        skip_all
+    )]
     pub async fn delete_user(&self, caller: &Identity, id: Uuid) -> ApiResult<bool> {
         caller.ensure_may_access(id)?;
         let txn = self.db.begin().await.map_err(internal)?;
@@ -331,6 +356,7 @@ impl AuthService {
     }
 
     /// The caller's own account. A token whose account is gone is no longer good.
+    #[tracing::instrument(target = "storage", name = "postgres.me", level = "debug", skip_all)]
     pub async fn me(&self, caller: &Identity) -> ApiResult<users::Model> {
         self.find_by_id(caller.user_id)
             .await?
@@ -338,12 +364,14 @@ impl AuthService {
     }
 
     /// A user by id, for themselves or an ADMIN.
+    #[tracing::instrument(target = "storage", name = "postgres.user", level = "debug", skip_all)]
     pub async fn user(&self, caller: &Identity, id: Uuid) -> ApiResult<Option<users::Model>> {
         caller.ensure_may_access(id)?;
         self.find_by_id(id).await
     }
 
     /// Users in creation order after `after` (ADMIN only).
+    #[tracing::instrument(target = "storage", name = "postgres.users", level = "debug", skip_all)]
     pub async fn users(
         &self,
         caller: &Identity,
@@ -378,6 +406,12 @@ impl AuthService {
         })
     }
 
+    #[tracing::instrument(
+        target = "storage",
+        name = "postgres.find_by_id",
+        level = "debug",
+        skip_all
+    )]
     pub async fn find_by_id(&self, id: Uuid) -> ApiResult<Option<users::Model>> {
         users::Entity::find_by_id(id)
             .one(&self.db)

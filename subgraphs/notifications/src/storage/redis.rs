@@ -241,6 +241,7 @@ fn notification(user: Uuid, id: &str, json: &str, unread: bool) -> anyhow::Resul
 
 #[async_trait::async_trait]
 impl NotificationStore for RedisStore {
+    #[tracing::instrument(target = "storage", name = "redis.record", level = "debug", skip_all)]
     async fn record(&self, event_id: Uuid, new: NewNotification) -> anyhow::Result<Recorded> {
         let user = new.user_id();
         let notification = new.into_notification();
@@ -269,6 +270,7 @@ impl NotificationStore for RedisStore {
         }
     }
 
+    #[tracing::instrument(target = "storage", name = "redis.page", level = "debug", skip_all)]
     async fn page(&self, user: Uuid, query: PageQuery) -> anyhow::Result<Page> {
         let source = if query.unread_only { "unread" } else { "all" };
         let max = query
@@ -296,6 +298,12 @@ impl NotificationStore for RedisStore {
         })
     }
 
+    #[tracing::instrument(
+        target = "storage",
+        name = "redis.unread_count",
+        level = "debug",
+        skip_all
+    )]
     async fn unread_count(&self, user: Uuid) -> anyhow::Result<u64> {
         let min = format!("[{}", retention_bound(self.settings.retention));
         let n: u64 = self
@@ -306,6 +314,7 @@ impl NotificationStore for RedisStore {
         Ok(n)
     }
 
+    #[tracing::instrument(target = "storage", name = "redis.get", level = "debug", skip_all)]
     async fn get(&self, user: Uuid, id: NotificationId) -> anyhow::Result<Option<Notification>> {
         let found: Option<(String, i64)> = GET
             .key(self.user_key(user, "items"))
@@ -319,6 +328,12 @@ impl NotificationStore for RedisStore {
             .transpose()
     }
 
+    #[tracing::instrument(
+        target = "storage",
+        name = "redis.mark_read",
+        level = "debug",
+        skip_all
+    )]
     async fn mark_read(
         &self,
         user: Uuid,
@@ -335,6 +350,12 @@ impl NotificationStore for RedisStore {
             .transpose()
     }
 
+    #[tracing::instrument(
+        target = "storage",
+        name = "redis.mark_all_read",
+        level = "debug",
+        skip_all
+    )]
     async fn mark_all_read(&self, user: Uuid) -> anyhow::Result<u64> {
         let n: u64 = MARK_ALL_READ
             .key(self.user_key(user, "unread"))
@@ -344,6 +365,12 @@ impl NotificationStore for RedisStore {
         Ok(n)
     }
 
+    #[tracing::instrument(
+        target = "storage",
+        name = "redis.preferences",
+        level = "debug",
+        skip_all
+    )]
     async fn preferences(&self, user: Uuid) -> anyhow::Result<Preferences> {
         let off: Vec<String> = self
             .conn
@@ -355,6 +382,12 @@ impl NotificationStore for RedisStore {
         ))
     }
 
+    #[tracing::instrument(
+        target = "storage",
+        name = "redis.update_preferences",
+        level = "debug",
+        skip_all
+    )]
     async fn update_preferences(
         &self,
         user: Uuid,
