@@ -19,6 +19,8 @@
 #                     build time and 4 to 6 times fewer executions per second; overflow
 #                     checks and debug assertions stay on either way (-a).
 #   FUZZ_RSS_MB       libFuzzer -rss_limit_mb (default 2048)
+#   FUZZ_PROFILE      release (default) or dev: unoptimised targets build in a fraction of
+#                     the time and run fewer executions per second, enough for a smoke run
 set -euo pipefail
 
 seconds="${1:-20}"
@@ -35,6 +37,7 @@ export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/platform-fuzz-target}"
 targets="${FUZZ_TARGETS:-router_request router_validate_plan event_decode}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 rss_mb="${FUZZ_RSS_MB:-2048}"
+profile="${FUZZ_PROFILE:-release}"
 
 # cargo-fuzz is meant for nightly: use the installed nightly toolchain. Where there is none
 # (nothing can download one here), use the default toolchain: without a sanitizer the build
@@ -51,6 +54,14 @@ fi
 
 fuzz=(cargo "${toolchain[@]}" fuzz)
 flags=(--fuzz-dir fuzz --sanitizer "$sanitizer" --debug-assertions)
+case "$profile" in
+release) ;;
+dev) flags+=(--dev) ;;
+*)
+    echo "FUZZ_PROFILE must be release or dev" >&2
+    exit 2
+    ;;
+esac
 
 started=$(date +%s)
 for target in $targets; do
