@@ -12,9 +12,7 @@
 
 use std::collections::HashMap;
 
-use graphql_tools::static_graphql::schema::{
-    Definition, Directive, Document, TypeDefinition, Value,
-};
+use graphql_tools::static_graphql::schema::{Definition, Directive, Document, Value};
 use hive_router_query_planner::ast::{
     operation::OperationDefinition,
     selection_item::SelectionItem,
@@ -26,7 +24,7 @@ use crate::{
     auth::Caller,
     config::{AuthorizationConfig, PolicyRule},
     error::GraphQLError,
-    planner::schema::{SchemaIndex, TypeKind},
+    planner::schema::{SchemaIndex, TypeKind, directed_types},
 };
 
 pub const UNAUTHORIZED_FIELD_OR_TYPE: &str = "UNAUTHORIZED_FIELD_OR_TYPE";
@@ -87,27 +85,17 @@ impl AccessRules {
         {
             return rules;
         }
-        for definition in &document.definitions {
-            let Definition::TypeDefinition(ty) = definition else {
-                continue;
-            };
-            let (name, directives, fields) = match ty {
-                TypeDefinition::Object(o) => (&o.name, &o.directives, Some(&o.fields)),
-                TypeDefinition::Interface(i) => (&i.name, &i.directives, Some(&i.fields)),
-                TypeDefinition::Scalar(s) => (&s.name, &s.directives, None),
-                TypeDefinition::Enum(e) => (&e.name, &e.directives, None),
-                _ => continue,
-            };
+        for (name, directives, fields) in directed_types(document) {
             let requirement = requirement_of(&names, directives);
             if !requirement.is_empty() {
-                rules.types.insert(name.clone(), requirement);
+                rules.types.insert(name.to_owned(), requirement);
             }
-            for field in fields.into_iter().flatten() {
+            for field in fields {
                 let requirement = requirement_of(&names, &field.directives);
                 if !requirement.is_empty() {
                     rules
                         .fields
-                        .insert((name.clone(), field.name.clone()), requirement);
+                        .insert((name.to_owned(), field.name.clone()), requirement);
                 }
             }
         }

@@ -11,9 +11,7 @@
 
 use std::collections::HashMap;
 
-use graphql_tools::static_graphql::schema::{
-    Definition, Directive, Document, TypeDefinition, Value,
-};
+use graphql_tools::static_graphql::schema::{Directive, Document, Value};
 use hive_router_query_planner::ast::{
     selection_item::SelectionItem,
     selection_set::{FieldSelection, SelectionSet},
@@ -21,7 +19,7 @@ use hive_router_query_planner::ast::{
 };
 use serde_json::{Map, Value as Json};
 
-use crate::planner::schema::{OperationType, SchemaIndex, TypeRef};
+use crate::planner::schema::{OperationType, SchemaIndex, TypeRef, directed_types};
 
 /// The cost directives of a supergraph.
 #[derive(Debug, Default)]
@@ -42,30 +40,21 @@ struct ListSize {
 impl CostRules {
     pub fn from_supergraph(document: &Document) -> Self {
         let mut rules = Self::default();
-        for definition in &document.definitions {
-            let Definition::TypeDefinition(ty) = definition else {
-                continue;
-            };
-            let (name, directives, fields) = match ty {
-                TypeDefinition::Object(o) => (&o.name, &o.directives, Some(&o.fields)),
-                TypeDefinition::Interface(i) => (&i.name, &i.directives, Some(&i.fields)),
-                TypeDefinition::Scalar(s) => (&s.name, &s.directives, None),
-                TypeDefinition::Enum(e) => (&e.name, &e.directives, None),
-                _ => continue,
-            };
+        for (name, directives, fields) in directed_types(document) {
             if let Some(w) = weight(directives) {
-                rules.types.insert(name.clone(), w);
+                rules.types.insert(name.to_owned(), w);
             }
-            for field in fields.into_iter().flatten() {
-                let key = (name.clone(), field.name.clone());
+            for field in fields {
+                let key = (name.to_owned(), field.name.clone());
                 if let Some(w) = weight(&field.directives) {
                     rules.fields.insert(key.clone(), w);
                 }
                 for argument in &field.arguments {
                     if let Some(w) = weight(&argument.directives) {
-                        rules
-                            .arguments
-                            .insert((name.clone(), field.name.clone(), argument.name.clone()), w);
+                        rules.arguments.insert(
+                            (name.to_owned(), field.name.clone(), argument.name.clone()),
+                            w,
+                        );
                     }
                 }
                 if let Some(d) = find(&field.directives, "listSize") {

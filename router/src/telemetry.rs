@@ -117,16 +117,10 @@ fn parse_traceparent(value: &str) -> Option<TraceContext> {
 
 /// `bytes` random bytes as lowercase hex (at most 16: trace ids and span ids).
 fn random_hex(bytes: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut raw = [0u8; 16];
     let raw = &mut raw[..bytes.min(16)];
     rand::thread_rng().fill_bytes(raw);
-    let mut out = String::with_capacity(raw.len() * 2);
-    for b in raw.iter() {
-        out.push(HEX[usize::from(b >> 4)] as char);
-        out.push(HEX[usize::from(b & 0xf)] as char);
-    }
-    out
+    service_kit::digest::lower_hex(raw)
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod client_address;
 pub mod config;
+pub mod digest;
 pub mod events;
 pub mod federation;
 pub mod graphql;

@@ -19,9 +19,10 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 pub use manifest::Manifest;
+/// A document's SHA-256 in lowercase hex: the id APQ and Apollo's manifests use.
+pub use service_kit::digest::sha256_hex;
 
 use crate::{
     config::{ApqConfig, PersistedDocumentsConfig, PersistedDocumentsMode},
@@ -211,29 +212,9 @@ fn persisted_query_hash(extensions: Option<&Value>) -> Result<Option<&str>, Requ
     }
 }
 
-/// The document's SHA-256 as lowercase hex, the id APQ and Apollo's manifests use.
-pub fn sha256_hex(text: &str) -> String {
-    let digest = Sha256::digest(text.as_bytes());
-    let mut out = String::with_capacity(64);
-    for byte in digest {
-        out.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(byte & 15)]));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sha256_hex_is_the_apq_hash() {
-        // The hash Apollo's documentation gives for `{__typename}`.
-        assert_eq!(
-            sha256_hex("{__typename}"),
-            "ecf4edb46db40b5132295c0291d62fb65d6759a9eedfa4d5d612dd5ec54a6b38"
-        );
-    }
 
     #[test]
     fn a_malformed_persisted_query_extension_is_a_bad_request() {

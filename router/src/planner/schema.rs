@@ -153,6 +153,26 @@ fn is_spec_element(name: &str) -> bool {
     !name.starts_with("__") && name.contains("__")
 }
 
+/// Each object, interface, scalar and enum of a schema document with its directives and
+/// fields (none for scalars and enums): where the supergraph's access and cost directives
+/// stand (`crate::authorization`, `crate::demand_control`).
+pub(crate) fn directed_types(
+    document: &Document,
+) -> impl Iterator<Item = (&str, &[Directive], &[Field])> {
+    document.definitions.iter().filter_map(|definition| {
+        let Definition::TypeDefinition(ty) = definition else {
+            return None;
+        };
+        Some(match ty {
+            TypeDefinition::Object(o) => (o.name.as_str(), &o.directives[..], &o.fields[..]),
+            TypeDefinition::Interface(i) => (i.name.as_str(), &i.directives[..], &i.fields[..]),
+            TypeDefinition::Scalar(s) => (s.name.as_str(), &s.directives[..], &[][..]),
+            TypeDefinition::Enum(e) => (e.name.as_str(), &e.directives[..], &[][..]),
+            TypeDefinition::Union(_) | TypeDefinition::InputObject(_) => return None,
+        })
+    })
+}
+
 fn type_name(def: &TypeDefinition) -> &str {
     match def {
         TypeDefinition::Scalar(t) => &t.name,

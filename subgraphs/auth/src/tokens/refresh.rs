@@ -1,6 +1,5 @@
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 /// A fresh opaque refresh token (256 random bits) and the hash that is stored for it.
 /// The token itself is shown to the client once and never stored.
@@ -21,8 +20,7 @@ impl RefreshToken {
 
 /// SHA-256 is enough here: the token has 256 bits of entropy, so no stretching is needed.
 pub fn hash_refresh_token(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    service_kit::digest::sha256_hex(token)
 }
 
 #[cfg(test)]
