@@ -55,7 +55,7 @@ impl Platform {
         // One in-process bus joins the services when no AMQP_URL is set.
         let embedded_bus = InProcessBus::default();
         let amqp_url = common.amqp_url.as_deref();
-        let bus = service_kit::events::bus_for(amqp_url, &common.amqp_exchange, &embedded_bus);
+        let bus = service_kit::events::bus_for(&common, &embedded_bus);
         let source = EventSource::new(amqp_url, &common.amqp_exchange, &embedded_bus);
 
         let auth = auth::Application::build(auth_config, Arc::clone(&bus)).await?;

@@ -189,6 +189,9 @@ pub struct CommonConfig {
     pub amqp_exchange: String,
     /// `AMQP_URL`; unset means the in-process bus.
     pub amqp_url: Option<String>,
+    /// The consumers' durable queues, which publishers declare too
+    /// (`PAYMENTS_WORK_QUEUE`, `NOTIFICATIONS_QUEUE`).
+    pub amqp_queues: Vec<crate::events::topology::DurableQueue>,
     /// What one GraphQL operation may ask (`GRAPHQL_MAX_*`).
     pub limits: crate::limits::OperationLimits,
     /// Proxies (the router) whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`,
@@ -208,6 +211,7 @@ impl CommonConfig {
                 .get("AMQP_EXCHANGE")
                 .unwrap_or_else(|| crate::events::DEFAULT_EXCHANGE.into()),
             amqp_url: env.url_opt("AMQP_URL", &["amqp", "amqps"])?,
+            amqp_queues: crate::events::topology::DurableQueue::platform(env),
             limits: crate::limits::OperationLimits::from_env(env)?,
             trusted_proxies: crate::client_address::TrustedProxies::from_env(
                 env,

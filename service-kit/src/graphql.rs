@@ -14,7 +14,10 @@ use async_graphql::{
 };
 use uuid::Uuid;
 
-use crate::jwt::{Claims, Role};
+use crate::{
+    accounts::CurrentAccounts,
+    jwt::{Claims, Role},
+};
 
 /// The `extensions.code` values clients can rely on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,13 +149,6 @@ impl Identity {
     }
 }
 
-/// Accounts deleted since their tokens were issued, as a subgraph learns of them from
-/// `user.deleted`.
-#[async_trait::async_trait]
-pub trait DeletedAccounts: Send + Sync {
-    async fn is_deleted(&self, user: Uuid) -> anyhow::Result<bool>;
-}
-
 /// What the request said about its caller, put into the GraphQL context by the HTTP handler.
 #[derive(Debug, Clone)]
 pub enum RequestAuth {
@@ -180,19 +176,20 @@ impl RequestAuth {
         }
     }
 
-    /// Refuses the identity of an account deleted since its token was issued: such a token
-    /// stays well signed until it expires, but must reach nothing. When the lookup fails
-    /// the request goes on (logged): the token is genuine and short-lived, and refusing
-    /// every caller while a store hiccups would be the larger harm.
-    pub async fn unless_deleted(self, accounts: Option<&dyn DeletedAccounts>) -> Self {
+    /// The caller as their account stands now ([`CurrentAccounts::check`]): a token stays
+    /// well signed until it expires, but a deactivated or deleted account's must reach
+    /// nothing, and a demoted ADMIN's acts as a USER. When the lookup fails the request
+    /// goes on (logged): the token is genuine and short-lived, and refusing every caller
+    /// while a store hiccups would be the larger harm.
+    pub async fn current(self, accounts: Option<&CurrentAccounts>) -> Self {
         let (Some(accounts), Self::Authenticated(identity)) = (accounts, &self) else {
             return self;
         };
-        match accounts.is_deleted(identity.user_id).await {
-            Ok(true) => Self::Invalid("the account no longer exists".into()),
-            Ok(false) => self,
+        match accounts.check(identity.clone()).await {
+            Ok(Ok(identity)) => Self::Authenticated(identity),
+            Ok(Err(reason)) => Self::Invalid(reason.into()),
             Err(e) => {
-                tracing::warn!(error = %e, "could not check whether the caller's account was deleted");
+                tracing::warn!(error = %e, "could not check the standing of the caller's account");
                 self
             }
         }
@@ -227,15 +224,12 @@ pub fn operation_header<'a>(request: &'a async_graphql::Request, name: &str) -> 
 /// place of its connection's. Without one the connection's identity stands.
 pub struct OperationAuth {
     verifier: crate::jwt::JwtVerifier,
-    deleted: Option<Arc<dyn DeletedAccounts>>,
+    accounts: Option<Arc<CurrentAccounts>>,
 }
 
 impl OperationAuth {
-    pub fn new(
-        verifier: crate::jwt::JwtVerifier,
-        deleted: Option<Arc<dyn DeletedAccounts>>,
-    ) -> Self {
-        Self { verifier, deleted }
+    pub fn new(verifier: crate::jwt::JwtVerifier, accounts: Option<Arc<CurrentAccounts>>) -> Self {
+        Self { verifier, accounts }
     }
 }
 
@@ -243,14 +237,14 @@ impl ExtensionFactory for OperationAuth {
     fn create(&self) -> Arc<dyn Extension> {
         Arc::new(OperationAuthExtension {
             verifier: self.verifier.clone(),
-            deleted: self.deleted.clone(),
+            accounts: self.accounts.clone(),
         })
     }
 }
 
 struct OperationAuthExtension {
     verifier: crate::jwt::JwtVerifier,
-    deleted: Option<Arc<dyn DeletedAccounts>>,
+    accounts: Option<Arc<CurrentAccounts>>,
 }
 
 #[async_trait::async_trait]
@@ -264,7 +258,7 @@ impl Extension for OperationAuthExtension {
         if let Some(header) = operation_header(&request, "authorization") {
             let auth = RequestAuth::from_header(&self.verifier, Some(header))
                 .await
-                .unless_deleted(self.deleted.as_deref())
+                .current(self.accounts.as_deref())
                 .await;
             // Request data is looked up before the connection's.
             request.data.insert(auth);

@@ -28,8 +28,9 @@ use tower_http::{
 };
 
 use crate::{
+    accounts::CurrentAccounts,
     client_address::{ClientAddress, TrustedProxies},
-    graphql::{DeletedAccounts, RequestAuth},
+    graphql::RequestAuth,
     jwt::JwtVerifier,
     telemetry::Shutdown,
 };
@@ -38,8 +39,8 @@ use crate::{
 pub struct GraphqlState<Q, M, S> {
     pub schema: Schema<Q, M, S>,
     pub verifier: JwtVerifier,
-    /// Deleted accounts whose tokens are refused, for a subgraph that keeps them.
-    pub deleted_accounts: Option<Arc<dyn DeletedAccounts>>,
+    /// The standing of callers' accounts ([`RequestAuth::current`]).
+    pub accounts: Option<Arc<CurrentAccounts>>,
     /// Whose `X-Forwarded-For` names the client ([`ClientAddress`] in the context).
     pub trusted_proxies: TrustedProxies,
 }
@@ -49,7 +50,7 @@ impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
         Self {
             schema: self.schema.clone(),
             verifier: self.verifier.clone(),
-            deleted_accounts: self.deleted_accounts.clone(),
+            accounts: self.accounts.clone(),
             trusted_proxies: self.trusted_proxies.clone(),
         }
     }
@@ -102,7 +103,7 @@ where
         .and_then(|value| value.to_str().ok());
     let auth = RequestAuth::from_header(&state.verifier, header)
         .await
-        .unless_deleted(state.deleted_accounts.as_deref())
+        .current(state.accounts.as_deref())
         .await;
     GraphQLResponse::from(state.schema.execute(request.data(auth)).await).into_response()
 }

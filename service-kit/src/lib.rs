@@ -1,6 +1,7 @@
 //! What every service of the platform needs, and nothing else: configuration, telemetry,
 //! JWT verification, the GraphQL conventions, the event contracts and bus, and the outbox.
 
+pub mod accounts;
 pub mod client_address;
 pub mod config;
 pub mod digest;

@@ -18,6 +18,30 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// How long [`eventually`] waits: far longer than anything a passing test waits for.
+pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it returns `Some`, and returns that; panics naming
+/// `what` after [`EVENTUALLY`]. For what happens asynchronously (a consumed event, a
+/// reload), never for a time to assert.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + EVENTUALLY;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// A TCP proxy in front of a real server that a test can cut and restore, to see how a
 /// service behaves while the server is unreachable.
 pub struct TcpProxy {
@@ -424,6 +448,35 @@ pub enum Backend {
     Real,
     /// The embedded adapters of the one-command run.
     Embedded,
+}
+
+/// The event auth publishes for `change`: `user.deleted`, `user.deactivated`, or
+/// `user.role_changed` (an active standing).
+pub fn standing_event(change: &crate::accounts::StandingChange) -> crate::events::Envelope {
+    use crate::{accounts::Standing, events::*};
+    let data = |role: crate::jwt::Role, active| AccountData {
+        user_id: change.user_id,
+        email: "someone@example.com".into(),
+        role: role.as_str().into(),
+        active,
+        timestamp: change.as_of,
+    };
+    let envelope = match change.standing {
+        Standing::Deleted => Envelope::new(
+            "/auth",
+            &UserDeleted {
+                user_id: change.user_id,
+                email: "someone@example.com".into(),
+                timestamp: change.as_of,
+            },
+        ),
+        Standing::Deactivated => Envelope::new(
+            "/auth",
+            &UserDeactivated(data(crate::jwt::Role::User, false)),
+        ),
+        Standing::Active { role } => Envelope::new("/auth", &UserRoleChanged(data(role, true))),
+    };
+    envelope.unwrap_or_else(|e| panic!("encoding a standing event: {e}"))
 }
 
 /// The `extensions.code` of a GraphQL response's first error.

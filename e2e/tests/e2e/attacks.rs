@@ -6,7 +6,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use e2e::{Client, Options, Service, Stack};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use service_kit::testing::error_code;
+use service_kit::testing::{error_code, eventually};
 
 /// The claims of a real access token, to be altered.
 fn claims_of(token: &str) -> Value {
@@ -183,19 +183,15 @@ async fn forged_expired_and_stolen_tokens_are_turned_away() {
         "mutation { markAllNotificationsRead }",
     ];
     for query in after {
-        crate::eventually(
-            20,
-            &format!("{query} refused to a deleted user"),
-            || async {
-                let response = client
-                    .gql(query, json!({}), Some(&user.access_token))
-                    .await
-                    .ok()?;
-                (response["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-                    && response["data"].is_null())
-                .then_some(())
-            },
-        )
+        eventually(&format!("{query} refused to a deleted user"), || async {
+            let response = client
+                .gql(query, json!({}), Some(&user.access_token))
+                .await
+                .ok()?;
+            (response["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+                && response["data"].is_null())
+            .then_some(())
+        })
         .await;
     }
 }
@@ -314,7 +310,7 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
         fresh("cancel").await,
         fresh("refund").await,
     );
-    let a_notification = crate::eventually(20, "A's welcome notification", || async {
+    let a_notification = eventually("A's welcome notification", || async {
         let data = client
             .ok(
                 "{ me { notifications { edges { node { id } } } } }",
@@ -336,6 +332,10 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
         victims.push(json!({ "id": victim.id }));
     }
     let victims = <[Value; 4]>::try_from(victims).unwrap();
+    let standing = client
+        .register("standing@example.com", "a long password")
+        .await
+        .unwrap();
     let registrations = std::array::from_fn(
         |i| json!({ "i": { "email": format!("new{i}@example.com"), "password": "a long password", "firstName": "N", "lastName": "U" } }),
     );
@@ -421,6 +421,25 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
             expect: [FORBID, FORBID, Allow, DENIED],
         },
         Case {
+            field: "deactivateUser",
+            document: "mutation($id: ID!) { deactivateUser(id: $id) { id } }",
+            variables: same(json!({ "id": standing.id })),
+            // Only the admin scope: refused at the router.
+            expect: [DENIED, DENIED, Allow, DENIED],
+        },
+        Case {
+            field: "reactivateUser",
+            document: "mutation($id: ID!) { reactivateUser(id: $id) { id } }",
+            variables: same(json!({ "id": standing.id })),
+            expect: [DENIED, DENIED, Allow, DENIED],
+        },
+        Case {
+            field: "changeUserRole",
+            document: "mutation($id: ID!) { changeUserRole(id: $id, role: USER) { id } }",
+            variables: same(json!({ "id": standing.id })),
+            expect: [DENIED, DENIED, Allow, DENIED],
+        },
+        Case {
             field: "markNotificationRead",
             document: "mutation($id: ID!) { markNotificationRead(id: $id) { id } }",
             variables: same(json!({ "id": a_notification })),
@@ -466,7 +485,7 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
 
     // Every query and mutation of the public schema has a row: a new field needs one.
     let fields = root_fields(&client, &a.access_token).await;
-    assert!(fields.len() >= 19, "{fields:?}");
+    assert!(fields.len() >= 22, "{fields:?}");
     for field in fields {
         assert!(
             cases.iter().any(|c| c.field == field),
@@ -500,6 +519,97 @@ async fn every_query_and_mutation_against_the_authorization_matrix() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// An ADMIN deactivates one account and demotes another: their unexpired tokens are
+/// judged by the new standing behind the router: in auth at once, in payments once the
+/// events (through the outbox and RabbitMQ) have arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivated_or_demoted_account_loses_its_power_everywhere() {
+    let stack = Stack::start(Options::default()).await.unwrap();
+    let client = stack.client();
+    let user = client
+        .register("deactivated@example.com", "a long password")
+        .await
+        .unwrap();
+    let payment = client.create_payment(&user, 500, "standing").await;
+    let admin = stack
+        .create_admin("admin@example.com", "an admin password")
+        .await
+        .unwrap();
+    let demoted = stack
+        .create_admin("demoted@example.com", "an admin password")
+        .await
+        .unwrap();
+    let demoted_id =
+        client.ok("{ me { id } }", json!({}), Some(&demoted)).await["me"]["id"].clone();
+    let code = |document: &'static str, variables: Value, token: String| {
+        let client = client.clone();
+        async move {
+            let response = client.gql(document, variables, Some(&token)).await.unwrap();
+            response["errors"][0]["extensions"]["code"]
+                .as_str()
+                .map(str::to_owned)
+        }
+    };
+    let read_payment = "query($id: ID!) { payment(id: $id) { id } }";
+    assert_eq!(
+        code(read_payment, json!({ "id": payment }), demoted.clone()).await,
+        None
+    );
+
+    client
+        .ok(
+            "mutation($id: ID!) { deactivateUser(id: $id) { isActive } }",
+            json!({ "id": user.id }),
+            Some(&admin),
+        )
+        .await;
+    client
+        .ok(
+            "mutation($id: ID!) { changeUserRole(id: $id, role: USER) { role } }",
+            json!({ "id": demoted_id }),
+            Some(&admin),
+        )
+        .await;
+    // Auth knows at once; payments and notifications once the events arrive.
+    assert_eq!(
+        code("{ me { id } }", json!({}), user.access_token.clone())
+            .await
+            .as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    eventually("the deactivated account refused by payments", || async {
+        (code(
+            read_payment,
+            json!({ "id": payment }),
+            user.access_token.clone(),
+        )
+        .await
+        .as_deref()
+            == Some("UNAUTHENTICATED"))
+        .then_some(())
+    })
+    .await;
+    eventually("the demoted ADMIN refused another's payment", || async {
+        (code(read_payment, json!({ "id": payment }), demoted.clone())
+            .await
+            .as_deref()
+            == Some("FORBIDDEN"))
+        .then_some(())
+    })
+    .await;
+    let listed = code(
+        "{ users(first: 1) { edges { node { id } } } }",
+        json!({}),
+        demoted.clone(),
+    )
+    .await;
+    assert_eq!(
+        listed.as_deref(),
+        Some("FORBIDDEN"),
+        "the token's admin scope is not enough"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use e2e::{Client, Options, Service, Session, Stack};
 use serde_json::{Value, json};
 use service_kit::testing::error_code;
 
-use crate::eventually;
+use service_kit::testing::eventually;
 
 /// How long RabbitMQ stays away in the outage test: `E2E_OUTAGE_SECS`, 30 by default.
 fn outage() -> Duration {
@@ -259,7 +259,7 @@ async fn a_subgraph_killed_mid_load_gives_partial_data_opens_the_circuit_and_rec
         .await;
     stack.spawn(Service::Payments).await.unwrap();
     // Recovery: the circuit lets a probe through after ROUTER_CIRCUIT_OPEN_MS and closes.
-    let recovered = eventually(30, "complete answers again", || async {
+    let recovered = eventually("complete answers again", || async {
         let response = client
             .gql(QUERY, json!({}), Some(&user.access_token))
             .await
@@ -328,7 +328,7 @@ async fn redis_away_the_limiter_follows_its_policy_and_notifications_retry() {
         .register("redis@example.com", "a long password")
         .await
         .unwrap();
-    eventually(20, "the welcome notification", || async {
+    eventually("the welcome notification", || async {
         (notification_kinds(&client, &user).await.get("WELCOME") == Some(&1)).then_some(())
     })
     .await;
@@ -365,15 +365,11 @@ async fn redis_away_the_limiter_follows_its_policy_and_notifications_retry() {
     pay(&client, &user, "redis-1").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     stack.redis.enable();
-    eventually(
-        30,
-        "the payment notifications after Redis returned",
-        || async {
-            let kinds = notification_kinds(&client, &user).await;
-            (kinds.get("PAYMENT_CREATED") == Some(&1) && kinds.get("PAYMENT_COMPLETED") == Some(&1))
-                .then_some(())
-        },
-    )
+    eventually("the payment notifications after Redis returned", || async {
+        let kinds = notification_kinds(&client, &user).await;
+        (kinds.get("PAYMENT_CREATED") == Some(&1) && kinds.get("PAYMENT_COMPLETED") == Some(&1))
+            .then_some(())
+    })
     .await;
     assert!(
         stack
@@ -401,7 +397,7 @@ async fn redis_away_the_limiter_follows_its_policy_and_notifications_retry() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(error_code(&body), "RATE_LIMITED", "{body}");
     stack.redis.enable();
-    eventually(20, "requests served again", || async {
+    eventually("requests served again", || async {
         let me = client
             .gql("{ me { email } }", json!({}), Some(&user.access_token))
             .await
@@ -458,7 +454,7 @@ async fn postgres_restarted_auth_recovers_without_a_restart_of_its_own() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stack.postgres.enable();
 
-    eventually(30, "login works again", || async {
+    eventually("login works again", || async {
         let up = login("pg@example.com").await;
         up["data"]["login"]["accessToken"].is_string().then_some(())
     })
@@ -553,7 +549,7 @@ async fn sigterm_during_load_lets_in_flight_requests_finish_and_writes_nothing_h
         ("PAYMENT_CREATED".to_owned(), 6),
         ("PAYMENT_COMPLETED".to_owned(), 6),
     ]);
-    eventually(30, "every payment's notifications", || async {
+    eventually("every payment's notifications", || async {
         (notification_kinds(&client, &user).await == expected).then_some(())
     })
     .await;

@@ -7,7 +7,8 @@ use std::time::Duration;
 use e2e::{Options, Service, Stack};
 use serde_json::json;
 
-use crate::{NodeClient, artifacts_dir, eventually, run_graphiql};
+use crate::{NodeClient, artifacts_dir, run_graphiql};
+use service_kit::testing::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_journey_through_the_router_with_real_clients() {
@@ -93,7 +94,7 @@ async fn a_user_journey_through_the_router_with_real_clients() {
     // One federated query answered by the three subgraphs.
     let query = "{ me { email payments { edges { node { id status amount currency user { id email } } } } notifications(first: 20) { edges { node { id kind read } } } unreadNotificationCount } }";
     // WELCOME, NEW_LOGIN and the three payment notifications.
-    let me = eventually(20, "five notifications", || async {
+    let me = eventually("five notifications", || async {
         let data = client.ok(query, json!({}), Some(&token)).await;
         (data["me"]["notifications"]["edges"].as_array()?.len() == 5).then_some(data)
     })
@@ -143,7 +144,7 @@ async fn a_user_journey_through_the_router_with_real_clients() {
     assert_eq!(count["me"]["unreadNotificationCount"], 4);
 
     // The welcome email went through the real SMTP server.
-    let mails = eventually(20, "the welcome email", || async {
+    let mails = eventually("the welcome email", || async {
         let mails = stack.mails();
         (!mails.is_empty()).then_some(mails)
     })

@@ -15,25 +15,6 @@ use std::{process::Stdio, time::Duration};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// Polls `check` every 100 ms until it returns `Some`, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {secs} s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Where the suite keeps what CI archives (the GraphiQL screenshot):
 /// `E2E_ARTIFACTS_DIR`, or `artifacts/e2e` in the repository.
 pub fn artifacts_dir() -> std::path::PathBuf {

@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message;
 use serde_json::json;
+use service_kit::testing::eventually;
 
 /// One received span.
 #[derive(Debug, Clone)]
@@ -110,7 +111,7 @@ async fn one_request_is_one_trace_across_the_router_and_the_subgraphs() {
         "{response}"
     );
 
-    let spans = crate::eventually(20, "the trace's spans from every service", || {
+    let spans = eventually("the trace's spans from every service", || {
         let received = received.clone();
         async move {
             let spans: Vec<Span> = received

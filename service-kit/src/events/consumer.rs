@@ -12,7 +12,7 @@ use lapin::{
     BasicProperties, Channel,
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions,
-        BasicQosOptions, ConfirmSelectOptions, QueueBindOptions, QueueDeclareOptions,
+        BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions,
     },
     types::{AMQPValue, FieldTable, ShortString},
 };
@@ -69,6 +69,14 @@ impl WorkQueue {
         }
     }
 
+    /// The durable queue itself, as publishers declare it too.
+    pub fn durable(&self) -> super::topology::DurableQueue {
+        super::topology::DurableQueue {
+            name: self.name.clone(),
+            bindings: self.bindings.clone(),
+        }
+    }
+
     pub fn dead_letter_queue(&self) -> String {
         format!("{}.dlq", self.name)
     }
@@ -85,6 +93,16 @@ impl WorkQueue {
             .or(self.retry_delays.last())
             .copied()
             .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+impl From<super::topology::DurableQueue> for WorkQueue {
+    /// The queue with the default prefetch, attempts and retry delays.
+    fn from(queue: super::topology::DurableQueue) -> Self {
+        Self {
+            bindings: queue.bindings,
+            ..Self::new(queue.name, &[])
+        }
     }
 }
 
@@ -239,22 +257,7 @@ pub async fn declare_work_queue(
             .await
             .map_err(unavailable)?;
     }
-    channel
-        .queue_declare(queue.name.as_str().into(), durable, FieldTable::default())
-        .await
-        .map_err(unavailable)?;
-    for binding in &queue.bindings {
-        channel
-            .queue_bind(
-                queue.name.as_str().into(),
-                exchange.into(),
-                binding.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)?;
-    }
+    queue.durable().declare(channel, exchange).await?;
     Ok(())
 }
 

@@ -73,6 +73,11 @@ pub struct PaymentData {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+    /// Where the payer's receipts go: their email when the payment was created. Added in
+    /// version 1.1 of the payment events; absent from older events (and from payments
+    /// created before it was kept), which still decode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -105,4 +110,48 @@ payment_events! {
     PaymentCancelled => "payment.cancelled",
     /// A completed payment was refunded.
     PaymentRefunded => "payment.refunded",
+}
+
+/// What every account-standing event carries: the account as it is after the change, so
+/// that a consumer keeps the newest one it has seen and needs no earlier event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountData {
+    pub user_id: Uuid,
+    pub email: String,
+    /// The role after the change: `USER` or `ADMIN`.
+    pub role: String,
+    /// Whether the account may sign in and use its tokens after the change.
+    pub active: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+macro_rules! account_events {
+    ($($(#[$doc:meta])* $name:ident => $type:literal),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+            #[serde(transparent)]
+            pub struct $name(pub AccountData);
+
+            impl Event for $name {
+                const TYPE: &'static str = $type;
+                fn subject(&self) -> String {
+                    self.0.user_id.to_string()
+                }
+            }
+        )*
+
+        /// The routing keys of the account-standing events, for a consumer's bindings.
+        pub const ACCOUNT_STANDING_EVENTS: [&str; 3] = [$($type),*];
+    };
+}
+
+account_events! {
+    /// An ADMIN deactivated the account: its tokens are refused until it is reactivated.
+    UserDeactivated => "user.deactivated",
+    /// An ADMIN reactivated a deactivated account.
+    UserReactivated => "user.reactivated",
+    /// An ADMIN changed the account's role (a demotion takes effect on unexpired tokens).
+    UserRoleChanged => "user.role_changed",
 }

@@ -6,25 +6,26 @@ pub mod consumer;
 mod contracts;
 mod envelope;
 pub mod rabbitmq;
+pub mod topology;
 
 pub use bus::{BrokerCheck, BusError, EventBus, InProcessBus};
 pub use consumer::{EventHandler, EventSource, HandleError, WorkQueue};
 pub use contracts::*;
-pub use envelope::{Envelope, Event};
+pub use envelope::{DecodeError, Envelope, Event};
 
 /// The durable topic exchange every service publishes to; routing key = event type.
 pub const DEFAULT_EXCHANGE: &str = "platform.events";
 
 use std::sync::Arc;
 
-/// RabbitMQ when `amqp_url` is set, otherwise the given in-process bus.
-pub fn bus_for(
-    amqp_url: Option<&str>,
-    exchange: &str,
-    embedded: &InProcessBus,
-) -> Arc<dyn EventBus> {
-    match amqp_url {
-        Some(url) => Arc::new(rabbitmq::RabbitBus::new(url, exchange)),
+/// RabbitMQ when the common config's `AMQP_URL` is set (declaring the platform's durable
+/// queues as well as the exchange), otherwise the given in-process bus.
+pub fn bus_for(common: &crate::config::CommonConfig, embedded: &InProcessBus) -> Arc<dyn EventBus> {
+    match &common.amqp_url {
+        Some(url) => Arc::new(
+            rabbitmq::RabbitBus::new(url, &common.amqp_exchange)
+                .declaring(common.amqp_queues.clone()),
+        ),
         None => Arc::new(embedded.clone()),
     }
 }

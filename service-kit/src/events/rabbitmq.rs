@@ -1,4 +1,5 @@
-//! RabbitMQ adapter: one durable topic exchange, persistent messages, publisher confirms.
+//! RabbitMQ adapter: one durable topic exchange, persistent messages, publisher confirms,
+//! and the consumers' durable queues declared by the publisher too.
 
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use lapin::{
 };
 use tokio::sync::Mutex;
 
-use super::{BusError, Envelope, EventBus};
+use super::{BusError, Envelope, EventBus, topology::DurableQueue};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
@@ -93,6 +94,7 @@ pub async fn declare_exclusive_queue(
 pub struct RabbitBus {
     url: String,
     exchange: String,
+    queues: Vec<DurableQueue>,
     channel: Mutex<Option<(Connection, Channel)>>,
 }
 
@@ -103,8 +105,16 @@ impl RabbitBus {
         Self {
             url: url.into(),
             exchange: exchange.into(),
+            queues: Vec::new(),
             channel: Mutex::new(None),
         }
+    }
+
+    /// Also declares `queues` (with their bindings) on every connection, so that what is
+    /// published waits in them even before their consumers ever ran ([`super::topology`]).
+    pub fn declaring(mut self, queues: Vec<DurableQueue>) -> Self {
+        self.queues = queues;
+        self
     }
 
     pub fn exchange(&self) -> &str {
@@ -130,6 +140,9 @@ impl RabbitBus {
             .await
             .map_err(|e| BusError::Unavailable(e.to_string()))?;
         declare_exchange(&channel, &self.exchange).await?;
+        for queue in &self.queues {
+            queue.declare(&channel, &self.exchange).await?;
+        }
         *slot = Some((conn, channel.clone()));
         Ok(channel)
     }

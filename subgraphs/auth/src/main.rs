@@ -44,11 +44,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init_tracing(&config.log)?;
     match cli.command {
         None | Some(Command::Serve) => {
-            let bus = service_kit::events::bus_for(
-                config.common.amqp_url.as_deref(),
-                &config.common.amqp_exchange,
-                &InProcessBus::default(),
-            );
+            let bus = service_kit::events::bus_for(&config.common, &InProcessBus::default());
             let app = Application::build(config, bus).await?;
             tracing::info!(port = app.port(), "auth listening");
             let served = app
@@ -79,11 +75,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let mut config = config;
             config.run_migrations = true;
-            let bus = service_kit::events::bus_for(
-                config.common.amqp_url.as_deref(),
-                &config.common.amqp_exchange,
-                &InProcessBus::default(),
-            );
+            let bus = service_kit::events::bus_for(&config.common, &InProcessBus::default());
             let components = Components::build(&config, bus).await?;
             let (user, created) = components
                 .service

@@ -13,7 +13,11 @@ use sea_orm::{
     sea_query::{Expr, Func},
 };
 use service_kit::{
-    events::{UserDeleted, UserLogin, UserRegistered},
+    accounts::{self, AccountDirectory, CurrentAccounts, Standing},
+    events::{
+        AccountData, UserDeactivated, UserDeleted, UserLogin, UserReactivated, UserRegistered,
+        UserRoleChanged,
+    },
     graphql::{ApiError, ApiResult, Identity},
 };
 use tokio::sync::Notify;
@@ -66,6 +70,40 @@ pub struct AuthService {
     refresh_ttl: Duration,
     outbox: Arc<Notify>,
     throttle: LoginThrottle,
+    accounts: Arc<CurrentAccounts>,
+}
+
+/// A change an ADMIN makes to another account's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StandingChange {
+    Deactivate,
+    Reactivate,
+    Role(Role),
+}
+
+impl StandingChange {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Deactivate => "deactivate",
+            Self::Reactivate => "reactivate",
+            Self::Role(_) => "role",
+        }
+    }
+}
+
+/// Auth's own record of every account's standing: its `users` table.
+struct UserTable(DatabaseConnection);
+
+#[async_trait::async_trait]
+impl AccountDirectory for UserTable {
+    async fn standing(&self, user: Uuid) -> anyhow::Result<Option<Standing>> {
+        let row = users::Entity::find_by_id(user).one(&self.0).await?;
+        Ok(Some(match row {
+            None => Standing::Deleted,
+            Some(user) if !user.is_active => Standing::Deactivated,
+            Some(user) => Standing::Active { role: user.role() },
+        }))
+    }
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -81,6 +119,10 @@ impl AuthService {
         outbox: Arc<Notify>,
         throttle: LoginThrottle,
     ) -> Self {
+        let accounts = Arc::new(CurrentAccounts::new(
+            Arc::new(UserTable(db.clone())),
+            accounts::CACHE_TTL,
+        ));
         Self {
             db,
             hasher,
@@ -88,7 +130,13 @@ impl AuthService {
             refresh_ttl,
             outbox,
             throttle,
+            accounts,
         }
+    }
+
+    /// The standing every request's caller is checked against.
+    pub fn accounts(&self) -> Arc<CurrentAccounts> {
+        self.accounts.clone()
     }
 
     pub fn tokens(&self) -> &TokenIssuer {
@@ -350,6 +398,7 @@ impl AuthService {
         .await
         .map_err(internal)?;
         txn.commit().await.map_err(internal)?;
+        self.accounts.forget(id);
         self.outbox.notify_one();
         metrics::counter!("users_deleted_total").increment(1);
         Ok(true)
@@ -433,21 +482,99 @@ impl AuthService {
     /// Makes an existing account ADMIN, or creates one. For the `create-admin` command.
     pub async fn create_admin(&self, input: NewAccount) -> ApiResult<(users::Model, bool)> {
         if let Some(existing) = self.find_by_email(input.email.trim()).await? {
-            users::Entity::update_many()
-                .col_expr(users::Column::Role, Expr::value(Role::Admin.as_str()))
-                .col_expr(users::Column::UpdatedAt, Expr::value(storage::now()))
-                .filter(users::Column::Id.eq(existing.id))
-                .exec(&self.db)
-                .await
-                .map_err(internal)?;
             let user = self
-                .find_by_id(existing.id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+                .apply_standing(existing.id, StandingChange::Role(Role::Admin))
+                .await?;
             return Ok((user, false));
         }
         let session = self.create_user(input, Role::Admin).await?;
         Ok((session.user, true))
+    }
+
+    /// Deactivates, reactivates or changes the role of another account (ADMIN only), and
+    /// announces it, so that every service judges the account's unexpired tokens by its
+    /// new standing. Deactivation also ends the account's sessions. An ADMIN cannot
+    /// change their own account, so the last ADMIN cannot lock everyone out. Changing an
+    /// account to the standing it has already changes and announces nothing.
+    #[tracing::instrument(
+        target = "storage",
+        name = "postgres.change_standing",
+        level = "debug",
+        skip_all
+    )]
+    pub async fn change_standing(
+        &self,
+        caller: &Identity,
+        id: Uuid,
+        change: StandingChange,
+    ) -> ApiResult<users::Model> {
+        if !caller.is_admin() {
+            return Err(ApiError::forbidden());
+        }
+        if caller.user_id == id {
+            return Err(ApiError::BadUserInput(
+                "an ADMIN cannot change their own account's standing".into(),
+            ));
+        }
+        self.apply_standing(id, change).await
+    }
+
+    async fn apply_standing(&self, id: Uuid, change: StandingChange) -> ApiResult<users::Model> {
+        let txn = self.db.begin().await.map_err(internal)?;
+        let mut user = users::Entity::find_by_id(id)
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| ApiError::NotFound("user not found".into()))?;
+        let (active, role) = match change {
+            StandingChange::Deactivate => (false, user.role()),
+            StandingChange::Reactivate => (true, user.role()),
+            StandingChange::Role(role) => (user.is_active, role),
+        };
+        if active == user.is_active && role == user.role() {
+            return Ok(user);
+        }
+        let now = storage::now();
+        users::Entity::update_many()
+            .col_expr(users::Column::IsActive, Expr::value(active))
+            .col_expr(users::Column::Role, Expr::value(role.as_str()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id))
+            .exec(&txn)
+            .await
+            .map_err(internal)?;
+        if !active {
+            refresh_tokens::Entity::update_many()
+                .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(now))
+                .filter(refresh_tokens::Column::UserId.eq(id))
+                .filter(refresh_tokens::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await
+                .map_err(internal)?;
+        }
+        user.is_active = active;
+        user.role = role.as_str().to_owned();
+        user.updated_at = now;
+        let data = AccountData {
+            user_id: id,
+            email: user.email.clone(),
+            role: role.as_str().to_owned(),
+            active,
+            timestamp: now,
+        };
+        match change {
+            StandingChange::Deactivate => enqueue(&txn, &UserDeactivated(data)).await,
+            StandingChange::Reactivate => enqueue(&txn, &UserReactivated(data)).await,
+            StandingChange::Role(_) => enqueue(&txn, &UserRoleChanged(data)).await,
+        }
+        .map_err(internal)?;
+        txn.commit().await.map_err(internal)?;
+        self.accounts.forget(id);
+        self.outbox.notify_one();
+        metrics::counter!("account_standing_changes_total", "change" => change.label())
+            .increment(1);
+        Ok(user)
     }
 
     async fn new_refresh_token<C: ConnectionTrait>(

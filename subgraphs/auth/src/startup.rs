@@ -56,6 +56,7 @@ impl Application {
             .finish();
         let router = routes(
             schema,
+            &service,
             &issuer,
             db,
             bus,
@@ -138,16 +139,17 @@ impl Components {
 
 fn routes(
     schema: AuthSchema,
+    service: &AuthService,
     issuer: &TokenIssuer,
     db: DatabaseConnection,
     bus: Arc<dyn EventBus>,
     trusted_proxies: TrustedProxies,
 ) -> Router {
-    // Auth needs no list of deleted accounts: it looks every caller up in its own table.
+    // Every caller is looked up in auth's own table (cached briefly).
     let state = GraphqlState {
         schema,
         verifier: issuer.verifier(),
-        deleted_accounts: None,
+        accounts: Some(service.accounts()),
         trusted_proxies,
     };
     let jwks = issuer.keys().jwks().clone();

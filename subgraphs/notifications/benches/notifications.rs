@@ -21,7 +21,6 @@ use std::{
 use futures::{SinkExt, StreamExt};
 use notifications::{
     Application, NotificationsConfig,
-    events::WORK_BINDINGS,
     storage::{RedisStore, StoreSettings},
 };
 use serde_json::{Value, json};
@@ -63,6 +62,7 @@ fn payment(user: Uuid, description: String) -> PaymentCreated {
         status: "PENDING".into(),
         description: Some(description),
         failure_reason: None,
+        email: None,
         timestamp: chrono::Utc::now(),
     })
 }
@@ -140,7 +140,9 @@ async fn main() {
             .await
             .unwrap();
         let channel = conn.create_channel().await.unwrap();
-        let work = WorkQueue::new(queue.clone(), &WORK_BINDINGS);
+        let work = WorkQueue::from(service_kit::events::topology::DurableQueue::notifications(
+            queue.as_str(),
+        ));
         declare_work_queue(&channel, &exchange, &work)
             .await
             .unwrap();

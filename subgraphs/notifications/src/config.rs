@@ -114,9 +114,7 @@ impl NotificationsConfig {
                 window: env.secs_or("NOTIFICATIONS_EMAIL_RATE_WINDOW_SECS", 3600, 1)?,
             },
             queue: QueueSettings {
-                name: env
-                    .get("NOTIFICATIONS_QUEUE")
-                    .unwrap_or_else(|| "notifications.work".into()),
+                name: service_kit::events::topology::notifications_queue(env),
                 prefetch: env.ranged_or("NOTIFICATIONS_PREFETCH", 16, 1..=1000)?,
                 max_attempts: env.ranged_or("NOTIFICATIONS_MAX_ATTEMPTS", 5, 1..=100)?,
                 retry_delays: retry_delays(env)?,

@@ -34,11 +34,7 @@ async fn main() -> anyhow::Result<()> {
     // Alone in its process, the in-process bus only carries this service's own live
     // announcements; AMQP_URL connects it to the platform's events.
     let embedded = InProcessBus::default();
-    let bus = service_kit::events::bus_for(
-        config.common.amqp_url.as_deref(),
-        &config.common.amqp_exchange,
-        &embedded,
-    );
+    let bus = service_kit::events::bus_for(&config.common, &embedded);
     let source = EventSource::new(
         config.common.amqp_url.as_deref(),
         &config.common.amqp_exchange,

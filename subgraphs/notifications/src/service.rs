@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use lettre::message::Mailbox;
 use service_kit::{
+    accounts::{self, CurrentAccounts, StandingChange},
     events::{Envelope, EventBus, HandleError},
     graphql::{ApiError, ApiResult, Identity},
 };
@@ -15,7 +16,7 @@ use crate::{
     domain::{Contact, Notification, NotificationId, NotificationKind, PageCursor, Preferences},
     email::{MailError, Mailer, Templates, build_message},
     events::{NotificationCreated, Occurrence, PaymentView},
-    storage::{EmailClaim, NotificationStore, Page, PageQuery, Recorded},
+    storage::{EmailClaim, NotificationStore, Page, PageQuery, Recorded, Standings},
 };
 
 /// The `source` of the events this service publishes.
@@ -33,6 +34,7 @@ pub struct NotificationService {
     rate_limit: RateLimit,
     /// How long an email claim holds before another delivery may take over.
     email_lease: Duration,
+    accounts: Arc<CurrentAccounts>,
 }
 
 /// What email templates can use.
@@ -68,7 +70,12 @@ pub struct Dependencies {
 
 impl NotificationService {
     pub fn new(deps: Dependencies) -> Self {
+        let accounts = Arc::new(CurrentAccounts::new(
+            Arc::new(Standings(deps.store.clone())),
+            accounts::CACHE_TTL,
+        ));
         Self {
+            accounts,
             store: deps.store,
             mailer: deps.mailer,
             templates: deps.templates,
@@ -81,6 +88,18 @@ impl NotificationService {
 
     pub fn store(&self) -> &Arc<dyn NotificationStore> {
         &self.store
+    }
+
+    /// The standing every request's caller is checked against.
+    pub fn accounts(&self) -> Arc<CurrentAccounts> {
+        self.accounts.clone()
+    }
+
+    /// Keeps an account's new standing (its unexpired tokens are judged by it from now on).
+    pub async fn record_standing(&self, change: &StandingChange) -> Result<(), HandleError> {
+        self.store.record_standing(change).await.map_err(retry)?;
+        self.accounts.forget(change.user_id);
+        Ok(())
     }
 
     pub fn templates(&self) -> &Templates {

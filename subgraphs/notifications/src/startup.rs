@@ -8,9 +8,10 @@ use axum::{Router, routing::get};
 use lettre::message::Mailbox;
 use service_kit::{
     CancellationToken,
+    accounts::CurrentAccounts,
     client_address::TrustedProxies,
-    events::{BrokerCheck, EventBus, EventSource, WorkQueue},
-    graphql::{DeletedAccounts, OperationAuth},
+    events::{BrokerCheck, EventBus, EventSource, WorkQueue, topology::DurableQueue},
+    graphql::OperationAuth,
     http::{GraphqlState, graphql_handler, serve, with_standard_layers},
     jwt::JwtVerifier,
     telemetry::{ReadinessCheck, Shutdown, ops_routes},
@@ -20,11 +21,11 @@ use tokio::net::TcpListener;
 use crate::{
     config::NotificationsConfig,
     email::{FolderMailer, Mailer, SmtpMailer, Templates},
-    events::{LIVE_BINDING, LiveHandler, WORK_BINDINGS, WorkHandler},
+    events::{LIVE_BINDING, LiveHandler, WorkHandler},
     graphql::{NotificationsSchema, schema_builder},
     live::LiveHub,
     service::{Dependencies, NotificationService},
-    storage::{DeletedUsers, MemoryStore, NotificationStore, RedisStore},
+    storage::{MemoryStore, NotificationStore, RedisStore},
     websocket,
 };
 
@@ -97,14 +98,14 @@ impl Application {
             email_lease: config.smtp_timeout * 3 + Duration::from_secs(10),
         }));
         let hub = LiveHub::new();
-        let deleted: Arc<dyn DeletedAccounts> = Arc::new(DeletedUsers(store.clone()));
+        let accounts = service.accounts();
         let schema: NotificationsSchema = config
             .common
             .limits
             .apply(schema_builder())
             // The router multiplexes subscriptions of many users over one websocket: each
             // operation brings its own caller's token.
-            .extension(OperationAuth::new(verifier.clone(), Some(deleted.clone())))
+            .extension(OperationAuth::new(verifier.clone(), Some(accounts.clone())))
             .data(service.clone())
             .data(hub.clone())
             .finish();
@@ -116,7 +117,7 @@ impl Application {
         let router = routes(
             schema,
             verifier,
-            deleted,
+            accounts,
             checks,
             config.common.trusted_proxies.clone(),
         );
@@ -124,7 +125,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let queue = WorkQueue {
             name: config.queue.name.clone(),
-            bindings: WORK_BINDINGS.iter().map(|b| (*b).to_owned()).collect(),
+            bindings: DurableQueue::notifications(config.queue.name.as_str()).bindings,
             prefetch: config.queue.prefetch,
             max_attempts: config.queue.max_attempts,
             retry_delays: config.queue.retry_delays.clone(),
@@ -204,14 +205,14 @@ impl Application {
 fn routes(
     schema: NotificationsSchema,
     verifier: JwtVerifier,
-    deleted_accounts: Arc<dyn DeletedAccounts>,
+    accounts: Arc<CurrentAccounts>,
     checks: Vec<Arc<dyn ReadinessCheck>>,
     trusted_proxies: TrustedProxies,
 ) -> Router {
     let state = GraphqlState {
         schema,
         verifier,
-        deleted_accounts: Some(deleted_accounts),
+        accounts: Some(accounts),
         trusted_proxies,
     };
     let app = Router::new()

@@ -95,7 +95,7 @@ async fn connection<Q, M, S>(
         Some(identity) => {
             tracing::debug!(user = %identity.user_id, "websocket connection authenticated");
             RequestAuth::Authenticated(*identity)
-                .unless_deleted(state.deleted_accounts.as_deref())
+                .current(state.accounts.as_deref())
                 .await
         }
         None => RequestAuth::Anonymous,

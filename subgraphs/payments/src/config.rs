@@ -12,7 +12,6 @@ use service_kit::{
 pub const DEFAULT_PORT: u16 = 4002;
 pub use service_kit::jwt::DEFAULT_JWKS_URL;
 pub const DEFAULT_DATABASE: &str = "payments";
-pub const DEFAULT_WORK_QUEUE: &str = "payments.work";
 
 /// Where payments are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +37,7 @@ pub struct PaymentsConfig {
     /// than this was interrupted, and a periodic sweep finishes it. Must exceed the
     /// processor latency.
     pub processing_timeout: Duration,
-    /// `PAYMENTS_WORK_QUEUE` (default `payments.work`): the durable queue for `user.deleted`.
+    /// `PAYMENTS_WORK_QUEUE` (default `payments.work`): the durable queue for the `user.*` standing events.
     pub work_queue: String,
     pub relay: RelaySettings,
 }
@@ -72,9 +71,7 @@ impl PaymentsConfig {
             jwks,
             processor_latency: Duration::from_millis(latency_ms),
             processing_timeout,
-            work_queue: env
-                .get("PAYMENTS_WORK_QUEUE")
-                .unwrap_or_else(|| DEFAULT_WORK_QUEUE.into()),
+            work_queue: service_kit::events::topology::payments_queue(env),
             relay: RelaySettings::from_env(env)?,
             common,
         })

@@ -27,11 +27,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = PaymentsConfig::from_env(&Env::process())?;
     telemetry::init_tracing(&config.log)?;
-    let bus = service_kit::events::bus_for(
-        config.common.amqp_url.as_deref(),
-        &config.common.amqp_exchange,
-        &InProcessBus::default(),
-    );
+    let bus = service_kit::events::bus_for(&config.common, &InProcessBus::default());
     let app = Application::build(config, bus).await?;
     tracing::info!(port = app.port(), "payments listening");
     let served = app

@@ -5,7 +5,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use service_kit::graphql::{ApiError, ApiResult, Identity};
+use service_kit::{
+    accounts::{self, CurrentAccounts, StandingChange},
+    graphql::{ApiError, ApiResult, Identity},
+};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -13,7 +16,7 @@ use crate::{
     domain::{self, Actor, NewPayment, Payment, PaymentStatus},
     events,
     processor::{Decision, PaymentProcessor},
-    storage::{Cursor, Inserted, PageQuery, PaymentStore},
+    storage::{Cursor, Inserted, PageQuery, PaymentStore, Standings},
 };
 
 /// The largest page `payments(first:)` serves, and the default.
@@ -41,6 +44,7 @@ pub struct PaymentService {
     store: Arc<dyn PaymentStore>,
     processor: Arc<dyn PaymentProcessor>,
     outbox: Arc<Notify>,
+    accounts: Arc<CurrentAccounts>,
 }
 
 fn internal(e: impl Into<anyhow::Error>) -> ApiError {
@@ -54,11 +58,21 @@ impl PaymentService {
         processor: Arc<dyn PaymentProcessor>,
         outbox: Arc<Notify>,
     ) -> Self {
+        let accounts = Arc::new(CurrentAccounts::new(
+            Arc::new(Standings(store.clone())),
+            accounts::CACHE_TTL,
+        ));
         Self {
             store,
             processor,
             outbox,
+            accounts,
         }
+    }
+
+    /// The standing every request's caller is checked against.
+    pub fn accounts(&self) -> Arc<CurrentAccounts> {
+        self.accounts.clone()
     }
 
     pub fn store(&self) -> &Arc<dyn PaymentStore> {
@@ -80,7 +94,8 @@ impl PaymentService {
             request.clone(),
             Actor::User(caller.user_id),
             domain::now(),
-        );
+        )
+        .with_payer_email(caller.email.clone());
         let event = events::envelope_for(&payment)
             .map_err(internal)?
             .ok_or_else(|| internal(anyhow::anyhow!("a new payment has no event")))?;
@@ -250,11 +265,16 @@ impl PaymentService {
         })
     }
 
-    /// Records the deletion (the account's unexpired tokens are refused from now on) and
-    /// cancels every PENDING payment of the account. Returns how many this call cancelled
+    /// Keeps an account's new standing (its unexpired tokens are judged by it from now on).
+    pub async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()> {
+        self.store.record_standing(change).await?;
+        self.accounts.forget(change.user_id);
+        Ok(())
+    }
+
+    /// Cancels every PENDING payment of a deleted account. Returns how many this call cancelled
     /// (0 when run again for the same user).
     pub async fn cancel_pending_of_deleted_user(&self, user_id: Uuid) -> anyhow::Result<usize> {
-        self.store.record_deleted_user(user_id).await?;
         let mut cancelled = 0;
         for id in self.store.pending_of_user(user_id).await? {
             let Some(payment) = self.store.get(id).await? else {

@@ -1,7 +1,7 @@
 //! Building and running the payments service: `Application::build` connects the store
 //! (creating its indexes) and binds the port (0 picks a free one, which is how tests spawn
 //! the real app); `run_until_stopped` serves GraphQL, relays the outbox and consumes
-//! `user.deleted` until shutdown.
+//! the `user.*` standing events until shutdown.
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,11 +19,11 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::{PaymentsConfig, StoreConfig},
-    events::{UserDeletedHandler, work_queue},
+    events::{AccountsHandler, work_queue},
     graphql::{PaymentsSchema, schema_builder},
     processor::SimulatedProcessor,
     service::PaymentService,
-    storage::{DeletedUsers, EmbeddedStore, MongoStore, PaymentStore},
+    storage::{EmbeddedStore, MongoStore, PaymentStore},
 };
 
 pub struct Application {
@@ -36,7 +36,7 @@ pub struct Application {
     processing_timeout: Duration,
 }
 
-/// The `user.deleted` work-queue consumer, started by `run_until_stopped`.
+/// The `user.*` work-queue consumer, started by `run_until_stopped`.
 struct Consumer {
     source: EventSource,
     queue: WorkQueue,
@@ -45,7 +45,7 @@ struct Consumer {
 
 impl Application {
     /// Opens the store (MongoDB with its indexes, or the embedded one) and binds the
-    /// listener. Events go to `bus` through the outbox; `user.deleted` comes from RabbitMQ
+    /// listener. Events go to `bus` through the outbox; `user.*` events come from RabbitMQ
     /// when `AMQP_URL` is set, otherwise from `bus` itself if it is the in-process bus.
     pub async fn build(config: PaymentsConfig, bus: Arc<dyn EventBus>) -> anyhow::Result<Self> {
         let Components {
@@ -64,6 +64,7 @@ impl Application {
         let router = routes(
             schema,
             verifier,
+            &service,
             store,
             bus,
             config.common.trusted_proxies.clone(),
@@ -78,7 +79,7 @@ impl Application {
             consumer: Consumer {
                 source: events,
                 queue: work_queue(&config.work_queue),
-                handler: Arc::new(UserDeletedHandler::new(service.clone())),
+                handler: Arc::new(AccountsHandler::new(service.clone())),
             },
             service,
             processing_timeout: config.processing_timeout,
@@ -150,7 +151,7 @@ pub struct Components {
     pub store: Arc<dyn PaymentStore>,
     pub relay: OutboxRelay,
     pub service: Arc<PaymentService>,
-    /// Where `user.deleted` comes from.
+    /// Where the `user.*` events come from.
     pub events: EventSource,
 }
 
@@ -191,7 +192,7 @@ fn event_source(config: &PaymentsConfig, bus: &dyn EventBus) -> EventSource {
         (None, Some(bus)) => EventSource::InProcess(bus.clone()),
         (None, None) => {
             tracing::warn!(
-                "events are published to a broker, but AMQP_URL is not set: user.deleted will not be consumed"
+                "events are published to a broker, but AMQP_URL is not set: user.* events will not be consumed"
             );
             EventSource::InProcess(InProcessBus::default())
         }
@@ -201,6 +202,7 @@ fn event_source(config: &PaymentsConfig, bus: &dyn EventBus) -> EventSource {
 fn routes(
     schema: PaymentsSchema,
     verifier: JwtVerifier,
+    service: &PaymentService,
     store: Arc<dyn PaymentStore>,
     bus: Arc<dyn EventBus>,
     trusted_proxies: TrustedProxies,
@@ -208,7 +210,7 @@ fn routes(
     let state = GraphqlState {
         schema,
         verifier,
-        deleted_accounts: Some(Arc::new(DeletedUsers(store.clone()))),
+        accounts: Some(service.accounts()),
         trusted_proxies,
     };
     let checks: Vec<Arc<dyn ReadinessCheck>> =

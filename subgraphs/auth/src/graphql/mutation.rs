@@ -1,8 +1,11 @@
 use async_graphql::{Context, ID, Object, Result};
 use service_kit::graphql::identity;
 
-use super::{AuthPayload, LoginInput, RegisterInput, parse_id, service};
-use crate::service::NewAccount;
+use super::{AuthPayload, LoginInput, RegisterInput, User, parse_id, service};
+use crate::{
+    domain::Role,
+    service::{NewAccount, StandingChange},
+};
 
 pub struct Mutation;
 
@@ -68,4 +71,46 @@ impl Mutation {
         let id = parse_id(&id)?;
         Ok(service(ctx)?.delete_user(caller, id).await?)
     }
+
+    /// Deactivates another account (ADMIN only): it can no longer sign in, its sessions
+    /// end, and its unexpired access tokens are refused by every service.
+    #[graphql(requires_scopes = "admin")]
+    async fn deactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the user to deactivate.")] id: ID,
+    ) -> Result<User> {
+        change_standing(ctx, &id, StandingChange::Deactivate).await
+    }
+
+    /// Reactivates a deactivated account (ADMIN only); it signs in again as before.
+    #[graphql(requires_scopes = "admin")]
+    async fn reactivate_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the user to reactivate.")] id: ID,
+    ) -> Result<User> {
+        change_standing(ctx, &id, StandingChange::Reactivate).await
+    }
+
+    /// Changes another account's role (ADMIN only). A demoted ADMIN's unexpired tokens act
+    /// as a USER's at once; a promotion takes effect with the account's next token.
+    #[graphql(requires_scopes = "admin")]
+    async fn change_user_role(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the user whose role changes.")] id: ID,
+        #[graphql(desc = "The new role.")] role: Role,
+    ) -> Result<User> {
+        change_standing(ctx, &id, StandingChange::Role(role)).await
+    }
+}
+
+async fn change_standing(ctx: &Context<'_>, id: &ID, change: StandingChange) -> Result<User> {
+    let caller = identity(ctx)?;
+    let id = parse_id(id)?;
+    Ok(service(ctx)?
+        .change_standing(caller, id, change)
+        .await?
+        .into())
 }

@@ -9,6 +9,7 @@ mod events;
 mod helpers;
 mod process;
 mod sessions;
+mod standing;
 mod tokens;
 
 /// One test per backend for each contract test: see `service_kit::contract!`.

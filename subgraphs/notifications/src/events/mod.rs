@@ -9,4 +9,4 @@ mod work;
 
 pub use live::{LIVE_BINDING, LiveHandler, NotificationCreated};
 pub use translate::{Occurrence, PaymentView};
-pub use work::{WORK_BINDINGS, WorkHandler};
+pub use work::WorkHandler;

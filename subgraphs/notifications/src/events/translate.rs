@@ -178,6 +178,12 @@ fn payment(
             description: data.description,
             failure_reason: data.failure_reason,
         }),
+        // Payment events carry the payer's address since version 1.1 of the contract;
+        // an older one leaves it to what the account events taught us.
+        contact: data.email.map(|email| Contact {
+            email,
+            first_name: None,
+        }),
         ..base(data.user_id, data.timestamp)
     })
 }
@@ -197,6 +203,7 @@ mod tests {
                 status: "FAILED".into(),
                 description: Some("Coffee".into()),
                 failure_reason: Some("card declined".into()),
+                email: Some("payer@example.com".into()),
                 timestamp: Utc::now(),
             }),
         )
@@ -227,5 +234,24 @@ mod tests {
         broken.data = serde_json::json!({ "userId": "nope" });
         assert!(Occurrence::from_envelope(&broken).is_err());
         assert!(Occurrence::from_envelope(&payment_event("DOLLARS")).is_err());
+    }
+
+    #[test]
+    fn a_payment_event_names_its_payers_address_and_an_old_one_still_decodes() {
+        let new = Occurrence::from_envelope(&payment_event("USD"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            new.contact.map(|c| c.email).as_deref(),
+            Some("payer@example.com")
+        );
+        // Version 1.0 of the contract had no email.
+        let mut old = payment_event("USD");
+        if let serde_json::Value::Object(data) = &mut old.data {
+            data.remove("email");
+        }
+        let old = Occurrence::from_envelope(&old).unwrap().unwrap();
+        assert_eq!(old.contact, None);
+        assert_eq!(old.kind, NotificationKind::PaymentFailed);
     }
 }

@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
-use service_kit::events::{Envelope, EventHandler, HandleError};
+use service_kit::{
+    accounts::StandingChange,
+    events::{Envelope, EventHandler, HandleError},
+};
 
 use super::Occurrence;
 use crate::service::NotificationService;
-
-/// The event types the work queue binds: every one that notifies a user.
-pub const WORK_BINDINGS: [&str; 4] = ["user.registered", "user.login", "user.deleted", "payment.*"];
 
 /// Consumes the shared work queue: each event becomes a stored notification, an email and
 /// a live announcement, once (see [`NotificationService::process`]).
@@ -23,6 +23,12 @@ impl WorkHandler {
 #[async_trait::async_trait]
 impl EventHandler for WorkHandler {
     async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+        // First, so that a deleted account's tokens are refused before its data goes.
+        match StandingChange::from_envelope(event) {
+            Ok(Some(change)) => self.service.record_standing(&change).await?,
+            Ok(None) => {}
+            Err(e) => return Err(HandleError::Reject(e.into())),
+        }
         let occurrence = match Occurrence::from_envelope(event) {
             Ok(Some(occurrence)) => occurrence,
             // A type we bind but do not notify about (e.g. a future payment.* event).

@@ -15,6 +15,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
+use service_kit::accounts::{Standing, StandingChange};
 use uuid::Uuid;
 
 use super::{
@@ -50,8 +51,21 @@ struct State {
     events: HashMap<Uuid, (NotificationId, Instant)>,
     emails: HashMap<Uuid, (EmailState, Instant)>,
     templates: HashMap<String, CachedTemplate>,
-    /// Deleted accounts, whose unexpired tokens are refused.
-    deleted: std::collections::HashSet<Uuid>,
+    /// The last standing change kept per account.
+    standings: HashMap<Uuid, StandingChange>,
+}
+
+impl State {
+    /// Keeps `change` if it supersedes the kept one.
+    fn keep_standing(&mut self, change: StandingChange) {
+        if self
+            .standings
+            .get(&change.user_id)
+            .is_none_or(|kept| change.supersedes(kept))
+        {
+            self.standings.insert(change.user_id, change);
+        }
+    }
 }
 
 /// Notifications in memory. Cheap to clone.
@@ -72,9 +86,12 @@ struct Snapshot {
     users: Vec<UserSnapshot>,
     /// Handled event ids, their notification, and when to forget them (Unix seconds).
     events: Vec<(Uuid, NotificationId, u64)>,
-    /// Deleted accounts (absent from snapshots written before they were kept).
-    #[serde(default)]
+    /// Deleted accounts, as snapshots wrote them before standings were kept.
+    #[serde(default, skip_serializing)]
     deleted: Vec<Uuid>,
+    /// The accounts' last standing changes.
+    #[serde(default)]
+    standings: Vec<StandingChange>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -314,12 +331,17 @@ impl NotificationStore for MemoryStore {
         self.changed();
         let mut state = self.lock()?;
         state.users.remove(&user);
-        state.deleted.insert(user);
         Ok(())
     }
 
-    async fn is_deleted_user(&self, user: Uuid) -> anyhow::Result<bool> {
-        Ok(self.lock()?.deleted.contains(&user))
+    async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()> {
+        self.changed();
+        self.lock()?.keep_standing(*change);
+        Ok(())
+    }
+
+    async fn standing(&self, user: Uuid) -> anyhow::Result<Option<Standing>> {
+        Ok(self.lock()?.standings.get(&user).map(|c| c.standing))
     }
 
     async fn claim_email(&self, event_id: Uuid, lease: Duration) -> anyhow::Result<EmailClaim> {
@@ -425,7 +447,8 @@ fn snapshot(state: &State) -> Snapshot {
             .filter(|(_, (_, until))| *until > now)
             .map(|(event, (id, until))| (*event, *id, unix + (*until - now).as_secs()))
             .collect(),
-        deleted: state.deleted.iter().copied().collect(),
+        deleted: Vec::new(),
+        standings: state.standings.values().copied().collect(),
     }
 }
 
@@ -444,7 +467,16 @@ fn restore(snapshot: Snapshot) -> State {
             },
         );
     }
-    state.deleted = snapshot.deleted.into_iter().collect();
+    for user_id in snapshot.deleted {
+        state.keep_standing(StandingChange {
+            user_id,
+            standing: Standing::Deleted,
+            as_of: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+        });
+    }
+    for change in snapshot.standings {
+        state.keep_standing(change);
+    }
     for (event, id, expires) in snapshot.events {
         if expires > unix {
             state

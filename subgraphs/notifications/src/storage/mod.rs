@@ -11,6 +11,7 @@ mod redis;
 
 use std::{sync::Arc, time::Duration};
 
+use service_kit::accounts::{AccountDirectory, Standing, StandingChange};
 use uuid::Uuid;
 
 use crate::domain::{
@@ -113,12 +114,16 @@ pub trait NotificationStore: Send + Sync + 'static {
 
     async fn contact(&self, user: Uuid) -> anyhow::Result<Option<Contact>>;
 
-    /// Removes everything kept about `user` (the account was deleted) and remembers the
-    /// deletion, so that the account's unexpired tokens are refused.
+    /// Removes everything kept about `user` (the account was deleted), but its standing.
     async fn forget_user(&self, user: Uuid) -> anyhow::Result<()>;
 
-    /// Whether `user`'s account was deleted.
-    async fn is_deleted_user(&self, user: Uuid) -> anyhow::Result<bool>;
+    /// Keeps `change` as the account's standing unless the one kept is newer or a
+    /// deletion ([`StandingChange::supersedes`]); idempotent. The account's unexpired
+    /// access tokens are judged by it from then on.
+    async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()>;
+
+    /// The account's standing, if a change of it was recorded.
+    async fn standing(&self, user: Uuid) -> anyhow::Result<Option<Standing>>;
 
     /// Claims the email of event `event_id` for `lease`; an expired lease (a crashed sender)
     /// can be claimed again.
@@ -158,13 +163,13 @@ fn retention_bound(retention: Duration) -> String {
     NotificationId::lower_bound(cutoff)
 }
 
-/// The deleted accounts a notifications store keeps, for the GraphQL handler and the
-/// websocket to refuse their tokens.
-pub struct DeletedUsers(pub Arc<dyn NotificationStore>);
+/// The standings a notifications store keeps, for the GraphQL handler and the websocket
+/// to judge tokens by.
+pub struct Standings(pub Arc<dyn NotificationStore>);
 
 #[async_trait::async_trait]
-impl service_kit::graphql::DeletedAccounts for DeletedUsers {
-    async fn is_deleted(&self, user: Uuid) -> anyhow::Result<bool> {
-        self.0.is_deleted_user(user).await
+impl AccountDirectory for Standings {
+    async fn standing(&self, user: Uuid) -> anyhow::Result<Option<Standing>> {
+        self.0.standing(user).await
     }
 }

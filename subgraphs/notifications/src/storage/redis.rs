@@ -8,6 +8,7 @@
 //! | `P:u:{user}:prefs` | set | kinds with email turned off |
 //! | `P:u:{user}:contact` | string | JSON `{email, firstName}` |
 //! | `P:u:{user}:rate` | string | emails sent in the current rate-limit window |
+//! | `P:u:{user}:standing` | string | `<deleted 0/1>\|<as-of µs>\|<standing JSON>`: the account's last standing change |
 //! | `P:event:{id}` | string | the notification id an event created (TTL: idempotency) |
 //! | `P:email:{id}` | string | `sending` (TTL: the lease) or `done` (TTL: idempotency) |
 //! | `P:template:{name}` | hash | `fingerprint`, `source` |
@@ -18,12 +19,13 @@
 
 use std::{sync::LazyLock, time::Duration};
 
-/// How long a deleted account's tombstone is kept: far longer than an access token lives.
-const DELETED_TOMBSTONE_SECS: u64 = 30 * 24 * 3600;
+/// How long an account's standing is kept: far longer than an access token lives.
+const STANDING_SECS: u64 = 30 * 24 * 3600;
 
 use anyhow::Context as _;
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use serde::{Deserialize, Serialize};
+use service_kit::accounts::{Standing, StandingChange};
 use uuid::Uuid;
 
 use super::{
@@ -41,6 +43,22 @@ struct Item {
     title: String,
     body: String,
 }
+
+static RECORD_STANDING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+-- KEYS: standing; ARGV: deleted (1/0), as-of micros, standing JSON, ttl secs
+local kept = redis.call('GET', KEYS[1])
+if kept then
+  local kept_deleted, kept_at = string.match(kept, '^(%d)|(%-?%d+)|')
+  if kept_deleted == '1' then return 0 end
+  if ARGV[1] ~= '1' and tonumber(kept_at) >= tonumber(ARGV[2]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3], 'EX', ARGV[4])
+return 1
+",
+    )
+});
 
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -436,21 +454,37 @@ impl NotificationStore for RedisStore {
             .map(|what| self.user_key(user, what))
             .collect();
         let _: u64 = self.conn.clone().del(keys).await?;
-        // The tombstone outlives any access token the account may still hold.
-        let () = self
-            .conn
-            .clone()
-            .set_ex(self.user_key(user, "deleted"), 1, DELETED_TOMBSTONE_SECS)
+        Ok(())
+    }
+
+    async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()> {
+        let deleted = if change.standing == Standing::Deleted {
+            "1"
+        } else {
+            "0"
+        };
+        let _: i64 = RECORD_STANDING
+            .key(self.user_key(change.user_id, "standing"))
+            .arg(deleted)
+            .arg(change.as_of.timestamp_micros())
+            .arg(serde_json::to_string(&change.standing)?)
+            .arg(STANDING_SECS)
+            .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(())
     }
 
-    async fn is_deleted_user(&self, user: Uuid) -> anyhow::Result<bool> {
-        Ok(self
+    async fn standing(&self, user: Uuid) -> anyhow::Result<Option<Standing>> {
+        let kept: Option<String> = self
             .conn
             .clone()
-            .exists(self.user_key(user, "deleted"))
-            .await?)
+            .get(self.user_key(user, "standing"))
+            .await?;
+        kept.map(|kept| {
+            let json = kept.splitn(3, '|').nth(2).unwrap_or_default();
+            serde_json::from_str(json).context("corrupt account standing in Redis")
+        })
+        .transpose()
     }
 
     async fn claim_email(&self, event_id: Uuid, lease: Duration) -> anyhow::Result<EmailClaim> {

@@ -9,15 +9,15 @@ use lapin::{
 };
 use serde_json::json;
 use service_kit::events::{
-    PaymentCancelled, PaymentCompleted, PaymentCreated, PaymentFailed, PaymentRefunded,
-    UserDeleted, UserLogin, rabbitmq,
+    PaymentCancelled, PaymentCompleted, PaymentCreated, PaymentData, PaymentFailed,
+    PaymentRefunded, UserDeleted, UserLogin, rabbitmq,
 };
-use service_kit::testing::servers;
+use service_kit::testing::{eventually, servers};
 use uuid::Uuid;
 
 use crate::{
     contract,
-    helpers::{Backend, Options, payment, registered, spawn_app, spawn_app_with, wait_for},
+    helpers::{Backend, Options, payment, registered, spawn_app, spawn_app_with},
     tokens,
 };
 
@@ -28,7 +28,84 @@ contract!(
     over_the_rate_limit_the_email_is_skipped_but_the_notification_stored,
     email_preferences_are_honoured_per_kind,
     a_changed_template_file_is_used_for_the_next_email,
+    a_deactivated_or_demoted_accounts_tokens_follow_its_standing,
+    a_payment_email_reaches_a_payer_no_account_event_announced,
 );
+
+/// Payment events carry the payer's address (contract 1.1): the receipt goes out even
+/// when no `user.registered` ever reached notifications.
+async fn a_payment_email_reaches_a_payer_no_account_event_announced(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let fx = &app.fixture;
+    let user = Uuid::now_v7();
+    let address = format!("payer-{user}@example.com");
+    fx.publish(&PaymentCreated(PaymentData {
+        email: Some(address.clone()),
+        ..payment(user, 2500, "PENDING")
+    }))
+    .await;
+    let mails = fx.mails_to(&address, 1).await;
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    assert_eq!(
+        app.wait_for_notifications(user, 1).await,
+        ["PAYMENT_CREATED"]
+    );
+}
+
+/// The code of the first error of reading `user`'s notifications with `token`.
+async fn read_code(app: &crate::helpers::TestApp, user: Uuid, token: &str) -> Option<String> {
+    let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { unreadNotificationCount } } }";
+    let reps = serde_json::json!({ "reps": [{ "__typename": "User", "id": user }] });
+    let response = app.graphql(query, reps, Some(token)).await;
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn a_deactivated_or_demoted_accounts_tokens_follow_its_standing(backend: Backend) {
+    use service_kit::{
+        accounts::{Standing, StandingChange},
+        jwt::Role,
+        testing::standing_event,
+    };
+    let app = spawn_app(backend).await;
+    let fx = &app.fixture;
+    let (user, admin) = (Uuid::now_v7(), Uuid::now_v7());
+    let user_token = tokens::token_for(&app.keys, user);
+    let admin_token = app.keys.sign(&tokens::claims(admin, Role::Admin, 300));
+    assert_eq!(read_code(&app, user, &admin_token).await, None);
+    let publish = |user_id, standing| async move {
+        let event = standing_event(&StandingChange {
+            user_id,
+            standing,
+            as_of: chrono::Utc::now(),
+        });
+        fx.publish_envelope(&event).await;
+    };
+
+    publish(admin, Standing::Active { role: Role::User }).await;
+    eventually(
+        "the demoted ADMIN to be refused another's notifications",
+        || async {
+            (read_code(&app, user, &admin_token).await.as_deref() == Some("FORBIDDEN"))
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(read_code(&app, user, &user_token).await, None);
+    publish(user, Standing::Deactivated).await;
+    eventually("the deactivated account's token to be refused", || async {
+        (read_code(&app, user, &user_token).await.as_deref() == Some("UNAUTHENTICATED"))
+            .then_some(())
+    })
+    .await;
+    // Standing events notify nobody.
+    let other_admin = app
+        .keys
+        .sign(&tokens::claims(Uuid::now_v7(), Role::Admin, 300));
+    let page = app.notifications_of(user, &other_admin, "").await;
+    assert_eq!(page["notifications"]["edges"], json!([]));
+}
 
 async fn every_event_type_makes_its_notification_and_email(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -158,7 +235,7 @@ async fn every_event_type_makes_its_notification_and_email(backend: Backend) {
     let token = tokens::token_for(&app.keys, user);
     let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { unreadNotificationCount } } }";
     let reps = serde_json::json!({ "reps": [{ "__typename": "User", "id": user }] });
-    wait_for("the deleted account's token to be refused", || async {
+    eventually("the deleted account's token to be refused", || async {
         let response = app.graphql(query, reps.clone(), Some(&token)).await;
         (response["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED").then_some(())
     })
@@ -180,7 +257,7 @@ async fn the_same_event_twice_makes_one_notification_and_one_email(backend: Back
     let envelope = fx.publish(&registered(user, &address, "Twice")).await;
     fx.publish_envelope(&envelope).await;
     // The second delivery has been dealt with once its email step saw the first's email.
-    wait_for("the duplicate to be recognised", || async {
+    eventually("the duplicate to be recognised", || async {
         let seen = app
             .metric(r#"notification_emails_total{kind="WELCOME",outcome="duplicate"}"#)
             .await;
@@ -219,7 +296,7 @@ async fn a_bad_event_does_not_stop_the_next_good_one(backend: Backend) {
         r#"events_dead_lettered_total{{queue="{}",reason="{reason}"}}"#,
         fx.queue
     );
-    wait_for("the bad event to be dead-lettered", || async {
+    eventually("the bad event to be dead-lettered", || async {
         (app.metric(&line).await >= 1.0).then_some(())
     })
     .await;
@@ -240,7 +317,7 @@ async fn over_the_rate_limit_the_email_is_skipped_but_the_notification_stored(ba
             .await;
     }
     assert_eq!(app.wait_for_notifications(user, 4).await.len(), 4);
-    wait_for("two emails over the limit", || async {
+    eventually("two emails over the limit", || async {
         let skipped = app
             .metric(r#"notification_emails_total{kind="PAYMENT_CREATED",outcome="rate_limited"}"#)
             .await;
@@ -279,7 +356,7 @@ async fn email_preferences_are_honoured_per_kind(backend: Backend) {
     fx.publish(&PaymentCompleted(payment(user, 800, "COMPLETED")))
         .await;
     app.wait_for_notifications(user, 3).await;
-    wait_for("the failed payment's email to be skipped", || async {
+    eventually("the failed payment's email to be skipped", || async {
         let off = app
             .metric(r#"notification_emails_total{kind="PAYMENT_FAILED",outcome="disabled"}"#)
             .await;
@@ -333,7 +410,7 @@ async fn a_transient_smtp_failure_is_retried_and_a_permanent_one_is_not() {
     // The server answered 451 the first time: the retry delivered it.
     let mails = fx.mails_to(&flaky_address, 1).await;
     assert_eq!(mails.len(), 1);
-    wait_for("the refused email to be counted", || async {
+    eventually("the refused email to be counted", || async {
         let failed = app
             .metric(r#"notification_emails_total{kind="WELCOME",outcome="failed"}"#)
             .await;
@@ -476,7 +553,7 @@ async fn an_event_that_arrives_while_redis_is_down_is_stored_once_it_is_back() {
     proxy.disable();
     fx.publish(&PaymentCreated(payment(user, 999, "PENDING")))
         .await;
-    wait_for("a failed attempt while Redis is down", || async {
+    eventually("a failed attempt while Redis is down", || async {
         (app.metric(&retries).await >= 1.0).then_some(())
     })
     .await;
@@ -488,4 +565,25 @@ async fn an_event_that_arrives_while_redis_is_down_is_stored_once_it_is_back() {
     let token = tokens::token_for(&app.keys, user);
     let page = app.notifications_of(user, &token, "").await;
     assert_eq!(page["unreadNotificationCount"], 1);
+}
+
+/// RabbitMQ drops an event no queue is bound to: the publisher declares the consumers'
+/// queues, so an event published before notifications ever ran is waiting when it starts,
+/// and is handled once.
+#[tokio::test]
+async fn an_event_published_before_the_service_ever_ran_arrives_once() {
+    let options = Options::new(Backend::Real);
+    let fx = crate::helpers::Fixture::new(&options).await;
+    let user = Uuid::now_v7();
+    let address = format!("{user}@example.com");
+    fx.publish(&registered(user, &address, "Early")).await;
+
+    let app = crate::helpers::spawn_instance(fx.clone(), &options, tokens::generate()).await;
+    assert_eq!(app.wait_for_notifications(user, 1).await, ["WELCOME"]);
+    let mails = fx.mails_to(&address, 1).await;
+    assert_eq!(mails.len(), 1, "{mails:#?}");
+    // Nothing more comes of it.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.kinds_of(user).await, ["WELCOME"]);
+    assert_eq!(fx.mails_to(&address, 1).await.len(), 1);
 }

@@ -21,7 +21,7 @@ use service_kit::{
     config::Env,
     events::{
         Envelope, Event, EventBus, EventSource, InProcessBus, PaymentCreated, PaymentData,
-        UserRegistered, rabbitmq::RabbitBus,
+        UserRegistered, rabbitmq::RabbitBus, topology::DurableQueue,
     },
     testing::{TcpProxy, TestKeys, cleanup_on_own_thread, delete_exchange, servers, unique_name},
 };
@@ -137,10 +137,16 @@ impl Fixture {
         };
         std::fs::create_dir_all(&mail_dir).unwrap();
         let exchange = unique_name("test_events");
+        let queue = unique_name("test_notifications");
         let in_process = InProcessBus::default();
         let (bus, smtp): (Arc<dyn EventBus>, _) = match options.backend {
+            // As every publisher of the platform does, the test's bus declares the work
+            // queue: what it publishes waits there even before the service first runs.
             Backend::Real => (
-                Arc::new(RabbitBus::new(servers::amqp_url(), exchange.clone())),
+                Arc::new(
+                    RabbitBus::new(servers::amqp_url(), exchange.clone())
+                        .declaring(vec![DurableQueue::notifications(queue.as_str())]),
+                ),
                 Some(SmtpServer::start(&mail_dir).await),
             ),
             Backend::Embedded => (Arc::new(in_process.clone()), None),
@@ -162,7 +168,7 @@ impl Fixture {
             redis_proxy,
             backend: options.backend,
             exchange,
-            queue: unique_name("test_notifications"),
+            queue,
             redis_prefix: unique_name("test_notifications"),
             mail_dir,
             data_dir,
@@ -261,7 +267,7 @@ impl Fixture {
 
     /// The emails to `address`, waiting until there are at least `n`.
     pub async fn mails_to(&self, address: &str, n: usize) -> Vec<Value> {
-        wait_for(&format!("{n} emails to {address}"), || async {
+        eventually(&format!("{n} emails to {address}"), || async {
             let mails: Vec<Value> = self
                 .mails()
                 .await
@@ -359,24 +365,7 @@ impl Drop for TestApp {
     }
 }
 
-/// Polls `check` until it gives a value (up to 20 s, then the test fails naming `what`).
-pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use service_kit::testing::eventually;
 
 pub fn payment(user_id: Uuid, amount: i64, status: &str) -> PaymentData {
     PaymentData {
@@ -387,6 +376,7 @@ pub fn payment(user_id: Uuid, amount: i64, status: &str) -> PaymentData {
         status: status.into(),
         description: Some("Coffee beans".into()),
         failure_reason: None,
+        email: None,
         timestamp: chrono::Utc::now(),
     }
 }
@@ -464,7 +454,7 @@ impl TestApp {
 
     /// Waits until `user` has at least `n` notifications; returns their kinds.
     pub async fn wait_for_notifications(&self, user: Uuid, n: usize) -> Vec<String> {
-        wait_for(&format!("{n} notifications for {user}"), || async {
+        eventually(&format!("{n} notifications for {user}"), || async {
             let kinds = self.kinds_of(user).await;
             (kinds.len() >= n).then_some(kinds)
         })

@@ -9,7 +9,11 @@ use notifications::{
         RedisStore, StoreSettings,
     },
 };
-use service_kit::testing::{servers, unique_name};
+use service_kit::{
+    accounts::{Standing, StandingChange},
+    jwt::Role,
+    testing::{servers, unique_name},
+};
 use uuid::Uuid;
 
 use crate::{contract, helpers::Backend};
@@ -23,6 +27,7 @@ contract!(
     the_email_quota_counts_per_window,
     preferences_contacts_and_forgetting_a_user,
     templates_are_cached_with_their_fingerprint,
+    standings_keep_the_newest_and_a_deletion_for_good,
 );
 
 /// A store for one test; a Redis one lives under its own key prefix, deleted on drop.
@@ -337,12 +342,8 @@ async fn preferences_contacts_and_forgetting_a_user(backend: Backend) {
     store.remember_contact(user, &contact).await.unwrap();
     assert_eq!(store.contact(user).await.unwrap(), Some(contact));
     created(&store, user, "x").await;
-    assert!(!store.is_deleted_user(user).await.unwrap());
 
     store.forget_user(user).await.unwrap();
-    // Remembered as deleted, so that the account's unexpired tokens are refused.
-    assert!(store.is_deleted_user(user).await.unwrap());
-    assert!(!store.is_deleted_user(Uuid::new_v4()).await.unwrap());
     assert_eq!(store.contact(user).await.unwrap(), None);
     assert!(store.page(user, query(10)).await.unwrap().items.is_empty());
     assert!(
@@ -437,4 +438,41 @@ async fn the_embedded_store_comes_back_from_its_snapshot() {
     std::fs::write(&file, b"{ not json").unwrap();
     assert!(MemoryStore::persistent(settings(), file).is_err());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+async fn standings_keep_the_newest_and_a_deletion_for_good(backend: Backend) {
+    let store = store(backend, settings()).await;
+    let (user, other) = (Uuid::now_v7(), Uuid::now_v7());
+    let at = |secs: i64| chrono::DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap();
+    let change = |standing, secs| StandingChange {
+        user_id: user,
+        standing,
+        as_of: at(secs),
+    };
+    let user_role = Standing::Active { role: Role::User };
+    assert_eq!(store.standing(user).await.unwrap(), None);
+    store
+        .record_standing(&change(Standing::Deactivated, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.standing(user).await.unwrap(),
+        Some(Standing::Deactivated)
+    );
+    // An older change delivered late is ignored; a newer one replaces it.
+    store.record_standing(&change(user_role, 5)).await.unwrap();
+    assert_eq!(
+        store.standing(user).await.unwrap(),
+        Some(Standing::Deactivated)
+    );
+    store.record_standing(&change(user_role, 20)).await.unwrap();
+    assert_eq!(store.standing(user).await.unwrap(), Some(user_role));
+    // A deletion stays, whatever comes after it.
+    store
+        .record_standing(&change(Standing::Deleted, 15))
+        .await
+        .unwrap();
+    store.record_standing(&change(user_role, 99)).await.unwrap();
+    assert_eq!(store.standing(user).await.unwrap(), Some(Standing::Deleted));
+    assert_eq!(store.standing(other).await.unwrap(), None);
 }

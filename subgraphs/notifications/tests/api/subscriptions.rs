@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use service_kit::{events::PaymentCreated, jwt::Role};
+use service_kit::{events::PaymentCreated, jwt::Role, testing::eventually};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     MaybeTlsStream, WebSocketStream, connect_async,
@@ -97,7 +97,7 @@ async fn subscribers_get_their_own_notifications_and_nobody_elses(backend: Backe
     let mut alice_ws = subscribe(&app.ws_url, &tokens::token_for(&app.keys, alice)).await;
     let mut bob_ws = subscribe(&app.ws_url, &tokens::token_for(&app.keys, bob)).await;
     // The subscriptions are registered once the hub knows both users.
-    crate::helpers::wait_for("both subscriptions", || async {
+    eventually("both subscriptions", || async {
         (app.hub.subscriptions(alice) == 1 && app.hub.subscriptions(bob) == 1).then_some(())
     })
     .await;
@@ -206,7 +206,7 @@ async fn one_anonymous_connection_carries_each_operations_own_caller(backend: Ba
     let bearer = |user| Some(format!("Bearer {}", tokens::token_for(&app.keys, user)));
     send(&mut socket, subscribe("a", bearer(alice))).await;
     send(&mut socket, subscribe("b", bearer(bob))).await;
-    crate::helpers::wait_for("both subscriptions", || async {
+    eventually("both subscriptions", || async {
         (app.hub.subscriptions(alice) == 1 && app.hub.subscriptions(bob) == 1).then_some(())
     })
     .await;
@@ -259,7 +259,7 @@ async fn the_instance_holding_the_websocket_delivers_whichever_instance_consumed
     let second = spawn_instance(first.fixture.clone(), &options, first.keys.clone()).await;
     let user = Uuid::new_v4();
     let mut socket = subscribe(&second.ws_url, &tokens::token_for(&second.keys, user)).await;
-    crate::helpers::wait_for("the subscription", || async {
+    eventually("the subscription", || async {
         (second.hub.subscriptions(user) == 1).then_some(())
     })
     .await;
@@ -287,7 +287,7 @@ async fn the_subscription_completes_when_the_token_expires(backend: Backend) {
     // A token valid for longer keeps its subscription running meanwhile.
     let mut lasting = subscribe(&app.ws_url, &tokens::token_for(&app.keys, user)).await;
     // Only notifications created after the subscription is registered reach it.
-    crate::helpers::wait_for("the lasting subscription", || async {
+    eventually("the lasting subscription", || async {
         (app.hub.subscriptions(user) == 1).then_some(())
     })
     .await;
@@ -308,7 +308,7 @@ async fn a_subscriber_no_account_event_introduced_is_emailed_at_the_tokens_addre
     // `tokens::token_for` puts `<user>@example.com` in the token's email claim.
     let address = format!("{user}@example.com");
     let mut socket = subscribe(&app.ws_url, &tokens::token_for(&app.keys, user)).await;
-    crate::helpers::wait_for("the subscription", || async {
+    eventually("the subscription", || async {
         (app.hub.subscriptions(user) == 1).then_some(())
     })
     .await;

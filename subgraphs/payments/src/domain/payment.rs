@@ -144,6 +144,10 @@ pub struct Payment {
     pub idempotency_key: IdempotencyKey,
     pub status: PaymentStatus,
     pub failure_reason: Option<String>,
+    /// The payer's email as their token carried it at creation, so that every event of
+    /// the payment can say where its receipt goes. `None` for payments created before
+    /// it was kept.
+    pub payer_email: Option<String>,
     /// Oldest first; the first entry is the creation.
     pub history: Vec<HistoryEntry>,
     pub created_at: DateTime<Utc>,
@@ -151,6 +155,14 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// The payment, with the payer's email (see [`Payment::payer_email`]).
+    pub fn with_payer_email(self, email: impl Into<String>) -> Self {
+        Self {
+            payer_email: Some(email.into()),
+            ..self
+        }
+    }
+
     /// A new PENDING payment of `user_id`, created by `actor` at `at`.
     pub fn create(user_id: Uuid, request: NewPayment, actor: Actor, at: DateTime<Utc>) -> Self {
         Self {
@@ -161,6 +173,7 @@ impl Payment {
             idempotency_key: request.idempotency_key,
             status: PaymentStatus::Pending,
             failure_reason: None,
+            payer_email: None,
             history: vec![HistoryEntry {
                 from: None,
                 to: PaymentStatus::Pending,

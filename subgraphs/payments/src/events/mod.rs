@@ -1,14 +1,14 @@
 //! Payments' events: what each status change publishes (through the outbox), and the
-//! `user.deleted` consumer.
+//! consumer of the `user.*` events that change an account's standing.
 
-mod user_deleted;
+mod accounts;
 
 use service_kit::events::{
     Envelope, PaymentCancelled, PaymentCompleted, PaymentCreated, PaymentData, PaymentFailed,
     PaymentRefunded,
 };
 
-pub use user_deleted::{UserDeletedHandler, work_queue};
+pub use accounts::{AccountsHandler, work_queue};
 
 use crate::domain::{Payment, PaymentStatus};
 
@@ -26,6 +26,7 @@ pub fn envelope_for(payment: &Payment) -> Result<Option<Envelope>, serde_json::E
         status: payment.status.as_str().to_owned(),
         description: payment.description.as_ref().map(|d| d.as_str().to_owned()),
         failure_reason: payment.failure_reason.clone(),
+        email: payment.payer_email.clone(),
         timestamp: payment.updated_at,
     };
     Ok(Some(match payment.status {

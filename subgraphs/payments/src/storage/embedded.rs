@@ -14,7 +14,11 @@ use std::{
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use service_kit::{events::Envelope, outbox::OutboxStore};
+use service_kit::{
+    accounts::{Standing, StandingChange},
+    events::Envelope,
+    outbox::OutboxStore,
+};
 use uuid::Uuid;
 
 use super::{Inserted, PageQuery, PaymentStore};
@@ -32,8 +36,8 @@ struct State {
     by_user: BTreeSet<(Uuid, DateTime<Utc>, Uuid)>,
     /// Unsent events, oldest first.
     outbox: VecDeque<Envelope>,
-    /// Accounts deleted (from `user.deleted`).
-    deleted_users: std::collections::HashSet<Uuid>,
+    /// The last standing change kept per account (from `user.*` events).
+    standings: HashMap<Uuid, StandingChange>,
 }
 
 impl State {
@@ -52,11 +56,25 @@ impl State {
             Record::Payment(p) => self.put(p.try_into()?),
             Record::Event(e) => self.outbox.push_back(e),
             Record::Published(ids) => self.outbox.retain(|e| !ids.contains(&e.id)),
-            Record::DeletedUser(id) => {
-                self.deleted_users.insert(id);
-            }
+            Record::DeletedUser(user_id) => self.keep_standing(StandingChange {
+                user_id,
+                standing: Standing::Deleted,
+                as_of: DateTime::<Utc>::MIN_UTC,
+            }),
+            Record::Standing(change) => self.keep_standing(change),
         }
         Ok(())
+    }
+
+    /// Keeps `change` if it supersedes the kept one.
+    fn keep_standing(&mut self, change: StandingChange) {
+        if self
+            .standings
+            .get(&change.user_id)
+            .is_none_or(|kept| change.supersedes(kept))
+        {
+            self.standings.insert(change.user_id, change);
+        }
     }
 }
 
@@ -138,8 +156,12 @@ fn compact(path: &Path, state: &State) -> anyhow::Result<File> {
                 serde_json::to_string(&Record::Event(event.clone()))?
             )?;
         }
-        for id in &state.deleted_users {
-            writeln!(out, "{}", serde_json::to_string(&Record::DeletedUser(*id))?)?;
+        for change in state.standings.values() {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&Record::Standing(*change))?
+            )?;
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     }
@@ -264,18 +286,25 @@ impl PaymentStore for EmbeddedStore {
             .collect())
     }
 
-    async fn record_deleted_user(&self, user_id: Uuid) -> anyhow::Result<()> {
+    async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()> {
         let mut inner = self.lock()?;
-        if inner.state.deleted_users.contains(&user_id) {
+        if let Some(kept) = inner.state.standings.get(&change.user_id)
+            && !change.supersedes(kept)
+        {
             return Ok(());
         }
-        inner.log(&[Record::DeletedUser(user_id)])?;
-        inner.state.deleted_users.insert(user_id);
+        inner.log(&[Record::Standing(*change)])?;
+        inner.state.keep_standing(*change);
         Ok(())
     }
 
-    async fn is_deleted_user(&self, user_id: Uuid) -> anyhow::Result<bool> {
-        Ok(self.lock()?.state.deleted_users.contains(&user_id))
+    async fn standing(&self, user_id: Uuid) -> anyhow::Result<Option<Standing>> {
+        Ok(self
+            .lock()?
+            .state
+            .standings
+            .get(&user_id)
+            .map(|change| change.standing))
     }
 
     async fn ping(&self) -> Result<(), String> {
@@ -314,8 +343,10 @@ enum Record {
     Event(Envelope),
     /// Events the relay has published.
     Published(Vec<Uuid>),
-    /// An account that was deleted.
+    /// An account that was deleted (written before standings existed; read as one).
     DeletedUser(Uuid),
+    /// The standing an account changed to.
+    Standing(StandingChange),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -329,6 +360,9 @@ struct PaymentRecord {
     idempotency_key: String,
     status: String,
     failure_reason: Option<String>,
+    /// Absent in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payer_email: Option<String>,
     history: Vec<HistoryRecord>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -355,6 +389,7 @@ impl From<&Payment> for PaymentRecord {
             idempotency_key: p.idempotency_key.as_str().to_owned(),
             status: p.status.as_str().to_owned(),
             failure_reason: p.failure_reason.clone(),
+            payer_email: p.payer_email.clone(),
             history: p
                 .history
                 .iter()
@@ -388,6 +423,7 @@ impl TryFrom<PaymentRecord> for Payment {
             idempotency_key: IdempotencyKey::parse(&r.idempotency_key).map_err(bad)?,
             status: PaymentStatus::parse(&r.status).map_err(bad)?,
             failure_reason: r.failure_reason.clone(),
+            payer_email: r.payer_email.clone(),
             history: r
                 .history
                 .iter()
@@ -434,6 +470,7 @@ mod tests {
                 status: p.status.as_str().into(),
                 description: None,
                 failure_reason: None,
+                email: None,
                 timestamp: p.created_at,
             }),
         )

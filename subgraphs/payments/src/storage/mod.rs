@@ -9,7 +9,11 @@ use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use service_kit::{events::Envelope, outbox::OutboxStore};
+use service_kit::{
+    accounts::{AccountDirectory, Standing, StandingChange},
+    events::Envelope,
+    outbox::OutboxStore,
+};
 use uuid::Uuid;
 
 use crate::domain::{Payment, PaymentStatus, Transition};
@@ -109,25 +113,25 @@ pub trait PaymentStore: OutboxStore {
     /// The ids of a user's PENDING payments.
     async fn pending_of_user(&self, user_id: Uuid) -> anyhow::Result<Vec<Uuid>>;
 
+    /// Keeps `change` as the account's standing unless the one kept is newer or a
+    /// deletion ([`StandingChange::supersedes`]); idempotent. The account's unexpired
+    /// access tokens are judged by it from then on.
+    async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()>;
+
+    /// The account's standing, if a change of it was recorded.
+    async fn standing(&self, user_id: Uuid) -> anyhow::Result<Option<Standing>>;
+
     /// For `/ready`: is the store usable right now?
-    /// Records that an account was deleted (idempotent): its unexpired access tokens are
-    /// refused from then on.
-    async fn record_deleted_user(&self, user_id: Uuid) -> anyhow::Result<()>;
-
-    /// Whether the account was deleted.
-    async fn is_deleted_user(&self, user_id: Uuid) -> anyhow::Result<bool>;
-
     async fn ping(&self) -> Result<(), String>;
 }
 
-/// The deleted accounts a payments store keeps, for the GraphQL handler to refuse their
-/// tokens.
-pub struct DeletedUsers(pub Arc<dyn PaymentStore>);
+/// The standings a payments store keeps, for the GraphQL handler to judge tokens by.
+pub struct Standings(pub Arc<dyn PaymentStore>);
 
 #[async_trait::async_trait]
-impl service_kit::graphql::DeletedAccounts for DeletedUsers {
-    async fn is_deleted(&self, user: Uuid) -> anyhow::Result<bool> {
-        self.0.is_deleted_user(user).await
+impl AccountDirectory for Standings {
+    async fn standing(&self, user: Uuid) -> anyhow::Result<Option<Standing>> {
+        self.0.standing(user).await
     }
 }
 

@@ -25,7 +25,11 @@ use mongodb::{
     options::{ClientOptions, Hint, IndexOptions, ReturnDocument},
 };
 use rand::Rng;
-use service_kit::{events::Envelope, outbox::OutboxStore};
+use service_kit::{
+    accounts::{Standing, StandingChange},
+    events::Envelope,
+    outbox::OutboxStore,
+};
 use uuid::Uuid;
 
 use super::{Inserted, PageQuery, PaymentStore};
@@ -51,8 +55,9 @@ pub struct MongoStore {
     database: mongodb::Database,
     payments: Collection<Document>,
     outbox: Collection<Document>,
-    /// Deleted accounts by id (`_id`), written from `user.deleted`.
-    deleted_users: Collection<Document>,
+    /// The last standing change per account (`_id`: its id; `asOf`: µs since the epoch),
+    /// from `user.*` events.
+    standings: Collection<Document>,
 }
 
 impl MongoStore {
@@ -74,7 +79,7 @@ impl MongoStore {
         let store = Self {
             payments: database.collection("payments"),
             outbox: database.collection("outbox"),
-            deleted_users: database.collection("deletedUsers"),
+            standings: database.collection("accountStandings"),
             database,
             client,
         };
@@ -245,6 +250,7 @@ fn payment_doc(p: &Payment) -> Document {
         "idempotencyKey": p.idempotency_key.as_str(),
         "status": p.status.as_str(),
         "failureReason": p.failure_reason.as_deref(),
+        "payerEmail": p.payer_email.as_deref(),
         "history": p.history.iter().map(|h| Bson::Document(history_doc(h))).collect::<Vec<_>>(),
         "createdAt": date(p.created_at),
         "updatedAt": date(p.updated_at),
@@ -317,6 +323,7 @@ fn parse_payment(d: &Document) -> anyhow::Result<Payment> {
         idempotency_key: IdempotencyKey::parse(d.get_str("idempotencyKey")?).map_err(bad)?,
         status: PaymentStatus::parse(d.get_str("status")?).map_err(bad)?,
         failure_reason: opt_str(d, "failureReason")?,
+        payer_email: opt_str(d, "payerEmail")?,
         history,
         created_at: time(d, "createdAt")?,
         updated_at: time(d, "updatedAt")?,
@@ -490,23 +497,40 @@ impl PaymentStore for MongoStore {
         docs.iter().map(|d| uuid(d, "_id")).collect()
     }
 
-    async fn record_deleted_user(&self, user_id: Uuid) -> anyhow::Result<()> {
-        self.deleted_users
-            .update_one(
-                doc! { "_id": user_id.to_string() },
-                doc! { "$setOnInsert": { "deletedAt": bson::DateTime::now() } },
-            )
-            .upsert(true)
-            .await?;
-        Ok(())
+    async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()> {
+        // One conditional upsert: it matches only a kept change this one supersedes; when
+        // a newer one (or a deletion) is kept, the upsert's insert hits the `_id` and is
+        // refused, which is the outcome wanted.
+        let mut filter = doc! { "_id": change.user_id.to_string() };
+        if change.standing != Standing::Deleted {
+            filter.insert("deleted", doc! { "$ne": true });
+            filter.insert("asOf", doc! { "$lt": change.as_of.timestamp_micros() });
+        }
+        let update = doc! { "$set": {
+            "standing": bson::to_bson(&change.standing)?,
+            "deleted": change.standing == Standing::Deleted,
+            "asOf": change.as_of.timestamp_micros(),
+        } };
+        match self.standings.update_one(filter, update).upsert(true).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_duplicate_key(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
-    async fn is_deleted_user(&self, user_id: Uuid) -> anyhow::Result<bool> {
-        Ok(self
-            .deleted_users
+    async fn standing(&self, user_id: Uuid) -> anyhow::Result<Option<Standing>> {
+        let Some(doc) = self
+            .standings
             .find_one(doc! { "_id": user_id.to_string() })
             .await?
-            .is_some())
+        else {
+            return Ok(None);
+        };
+        let standing = doc
+            .get("standing")
+            .cloned()
+            .context("an account standing without its standing")?;
+        Ok(Some(bson::from_bson(standing)?))
     }
 
     async fn ping(&self) -> Result<(), String> {

@@ -1,10 +1,16 @@
-//! Events: `user.deleted` cancels a deleted account's pending payments (once), and the
-//! outbox keeps every payment event while RabbitMQ is unreachable.
+//! Events: `user.deleted` cancels a deleted account's pending payments (once), every
+//! standing event judges the account's unexpired tokens, and the outbox keeps every
+//! payment event while RabbitMQ is unreachable.
 
 use std::{collections::HashSet, time::Duration};
 
 use serde_json::{Value, json};
-use service_kit::events::{Envelope, UserDeleted};
+use service_kit::{
+    accounts::{Standing, StandingChange},
+    events::{Envelope, UserDeleted},
+    jwt::Role,
+    testing::{eventually, standing_event},
+};
 use uuid::Uuid;
 
 use crate::{
@@ -12,7 +18,10 @@ use crate::{
     helpers::{Backend, Options, PAYMENT, TestApp, error_code, spawn_app, spawn_app_with},
 };
 
-contract!(a_deleted_users_pending_payments_are_cancelled_once);
+contract!(
+    a_deleted_users_pending_payments_are_cancelled_once,
+    a_deactivated_or_demoted_accounts_tokens_follow_its_standing,
+);
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -114,6 +123,91 @@ async fn a_deleted_users_pending_payments_are_cancelled_once(backend: Backend) {
             .unwrap(),
         0
     );
+}
+
+fn change(user_id: Uuid, standing: Standing, age: chrono::Duration) -> Envelope {
+    standing_event(&StandingChange {
+        user_id,
+        standing,
+        as_of: chrono::Utc::now() - age,
+    })
+}
+
+/// The code of the first error of `caller`'s read of payment `id` (`None`: it worked).
+async fn read_code(app: &TestApp, id: &Value, token: &str) -> Option<String> {
+    let response = app
+        .graphql(
+            "query($id: ID!) { payment(id: $id) { id } }",
+            json!({ "id": id }),
+            Some(token),
+        )
+        .await;
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn a_deactivated_or_demoted_accounts_tokens_follow_its_standing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (alice, admin, bob) = (app.user(), app.admin(), app.user());
+    let id = app.create(&alice, 100, "a").await["id"].clone();
+    assert_eq!(read_code(&app, &id, &admin.token).await, None);
+
+    let user = Standing::Active { role: Role::User };
+    let now = chrono::Duration::zero();
+    app.publisher
+        .publish(&change(admin.id, user, now))
+        .await
+        .unwrap();
+    eventually(
+        "the demoted ADMIN to be refused another's payment",
+        || async {
+            (read_code(&app, &id, &admin.token).await.as_deref() == Some("FORBIDDEN")).then_some(())
+        },
+    )
+    .await;
+
+    app.publisher
+        .publish(&change(alice.id, Standing::Deactivated, now))
+        .await
+        .unwrap();
+    eventually("the deactivated account's token to be refused", || async {
+        (read_code(&app, &id, &alice.token).await.as_deref() == Some("UNAUTHENTICATED"))
+            .then_some(())
+    })
+    .await;
+    // A reactivation older than the deactivation, delivered late, changes nothing: Bob's
+    // deactivation, published after it, tells when the consumer has got past it.
+    app.publisher
+        .publish(&change(alice.id, user, chrono::Duration::minutes(1)))
+        .await
+        .unwrap();
+    let bobs = app.create(&bob, 100, "b").await["id"].clone();
+    app.publisher
+        .publish(&change(bob.id, Standing::Deactivated, now))
+        .await
+        .unwrap();
+    eventually("Bob's deactivation to be consumed", || async {
+        (read_code(&app, &bobs, &bob.token).await.as_deref() == Some("UNAUTHENTICATED"))
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        read_code(&app, &id, &alice.token).await.as_deref(),
+        Some("UNAUTHENTICATED")
+    );
+    // A newer reactivation lets the unexpired token back in.
+    app.publisher
+        .publish(&change(alice.id, user, now))
+        .await
+        .unwrap();
+    eventually("the reactivated account's token to work", || async {
+        read_code(&app, &id, &alice.token)
+            .await
+            .is_none()
+            .then_some(())
+    })
+    .await;
 }
 
 /// RabbitMQ unreachable while payments are created and processed: the API keeps working

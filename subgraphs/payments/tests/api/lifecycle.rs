@@ -62,6 +62,9 @@ async fn a_payment_is_created_processed_and_refunded(backend: Backend) {
     assert_eq!(data.user_id, alice.id);
     assert_eq!((data.amount, data.currency.as_str()), (12_345, "USD"));
     assert_eq!(data.status, "PENDING");
+    // Where the receipt goes: the payer's email, from their token.
+    let payer = format!("{}@example.com", alice.id.simple());
+    assert_eq!(data.email.as_deref(), Some(payer.as_str()));
 
     let processed = app.act("processPayment", &id, &alice).await;
     let payment = &processed["data"]["processPayment"];
@@ -92,6 +95,8 @@ async fn a_payment_is_created_processed_and_refunded(backend: Backend) {
     assert_eq!(payment["history"][2]["previousStatus"], "PROCESSING");
     let completed = event_data(&mut app, "payment.completed").await;
     assert_eq!(completed.status, "COMPLETED");
+    // A later event, caused by the processor, still names the payer.
+    assert_eq!(completed.email.as_deref(), Some(payer.as_str()));
     assert_eq!(completed.payment_id.to_string(), id.as_str().unwrap());
 
     let refunded = app.act("refundPayment", &id, &alice).await;
