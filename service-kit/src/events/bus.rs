@@ -1,4 +1,4 @@
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use tokio::sync::broadcast;
 
@@ -44,6 +44,9 @@ impl crate::telemetry::ReadinessCheck for BrokerCheck {
 #[derive(Clone)]
 pub struct InProcessBus {
     sender: Arc<broadcast::Sender<Envelope>>,
+    /// Receivers of declared work queues not yet consumed: like a durable queue, each keeps
+    /// what is published from its declaration on (up to the channel's capacity).
+    queues: Arc<std::sync::Mutex<HashMap<String, broadcast::Receiver<Envelope>>>>,
 }
 
 impl Default for InProcessBus {
@@ -57,12 +60,34 @@ impl InProcessBus {
         let (sender, _) = broadcast::channel(capacity);
         Self {
             sender: Arc::new(sender),
+            queues: Arc::default(),
         }
     }
 
     /// Every event published after this call.
     pub fn subscribe(&self) -> broadcast::Receiver<Envelope> {
         self.sender.subscribe()
+    }
+
+    /// Keeps every event published from now on for the work queue `name`, until its
+    /// consumer takes them ([`InProcessBus::consume_queue`]): what a publisher declaring
+    /// the durable queue does on RabbitMQ. Idempotent.
+    pub fn declare_queue(&self, name: &str) {
+        if let Ok(mut queues) = self.queues.lock() {
+            queues
+                .entry(name.to_owned())
+                .or_insert_with(|| self.sender.subscribe());
+        }
+    }
+
+    /// The events of work queue `name`: from its declaration if it was declared, else
+    /// from now on.
+    pub fn consume_queue(&self, name: &str) -> broadcast::Receiver<Envelope> {
+        self.queues
+            .lock()
+            .ok()
+            .and_then(|mut queues| queues.remove(name))
+            .unwrap_or_else(|| self.subscribe())
     }
 }
 

@@ -512,7 +512,7 @@ async fn in_process_work(
     handler: Arc<dyn EventHandler>,
     stop: CancellationToken,
 ) {
-    let mut rx = bus.subscribe();
+    let mut rx = bus.consume_queue(&queue.name);
     loop {
         let event = tokio::select! {
             () = stop.cancelled() => return,
@@ -589,6 +589,56 @@ mod tests {
         assert!(topic_matches("payment.#", "payment"));
         assert!(topic_matches("*.deleted", "user.deleted"));
         assert!(!topic_matches("user.deleted", "user.login"));
+    }
+
+    struct Collect(tokio::sync::mpsc::UnboundedSender<String>);
+
+    #[async_trait::async_trait]
+    impl EventHandler for Collect {
+        async fn handle(&self, event: &Envelope) -> Result<(), HandleError> {
+            let _ = self.0.send(event.event_type.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_in_process_queue_keeps_what_was_published_after_it_was_declared() {
+        use crate::events::{EventBus, UserLogin};
+        let bus = InProcessBus::default();
+        let login = |n: u8| {
+            Envelope::new(
+                "/test",
+                &UserLogin {
+                    user_id: uuid::Uuid::now_v7(),
+                    email: format!("{n}@example.com"),
+                    timestamp: chrono::Utc::now(),
+                },
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        bus.publish(&login(0)).await.ok();
+        bus.declare_queue("work");
+        bus.publish(&login(1)).await.ok();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
+        let consumer = tokio::spawn({
+            let (bus, stop) = (bus.clone(), stop.clone());
+            async move {
+                let queue = WorkQueue::new("work", &["user.*"]);
+                EventSource::InProcess(bus)
+                    .run_work_queue(queue, Arc::new(Collect(tx)), stop)
+                    .await;
+            }
+        });
+        // Published before the consumer ran, after the declaration: delivered, once.
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+        assert_eq!(first.ok().flatten().as_deref(), Some("user.login"));
+        stop.cancel();
+        consumer.await.ok();
+        assert!(
+            rx.try_recv().is_err(),
+            "the undeclared-time event is not replayed"
+        );
     }
 
     #[test]

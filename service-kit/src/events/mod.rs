@@ -18,14 +18,20 @@ pub const DEFAULT_EXCHANGE: &str = "platform.events";
 
 use std::sync::Arc;
 
-/// RabbitMQ when the common config's `AMQP_URL` is set (declaring the platform's durable
-/// queues as well as the exchange), otherwise the given in-process bus.
+/// RabbitMQ when the common config's `AMQP_URL` is set, otherwise the given in-process
+/// bus; either way the platform's durable queues are declared by the publisher, so that
+/// nothing published before a consumer first runs is lost ([`topology`]).
 pub fn bus_for(common: &crate::config::CommonConfig, embedded: &InProcessBus) -> Arc<dyn EventBus> {
     match &common.amqp_url {
         Some(url) => Arc::new(
             rabbitmq::RabbitBus::new(url, &common.amqp_exchange)
                 .declaring(common.amqp_queues.clone()),
         ),
-        None => Arc::new(embedded.clone()),
+        None => {
+            for queue in &common.amqp_queues {
+                embedded.declare_queue(&queue.name);
+            }
+            Arc::new(embedded.clone())
+        }
     }
 }
