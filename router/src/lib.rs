@@ -31,8 +31,7 @@ mod transports;
 
 use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 
-use service_kit::telemetry::Shutdown;
-use tokio::net::TcpListener;
+use service_kit::{app::Host, telemetry::Shutdown};
 
 pub use config::RouterConfig;
 use executor::fetch::SubgraphClient;
@@ -41,10 +40,8 @@ use server::{AppState, Runtime, SharedState};
 
 /// A router bound to its port, ready to serve.
 pub struct Application {
-    listener: TcpListener,
-    port: u16,
+    host: Host,
     state: SharedState,
-    app: axum::Router,
 }
 
 impl Application {
@@ -65,8 +62,7 @@ impl Application {
         let persisted = Arc::new(
             persisted::PersistedOperations::new(&config.apq, &config.persisted_documents).await?,
         );
-        let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
-        let port = listener.local_addr()?.port();
+        let (host, port) = (config.host.clone(), config.port);
         let state = Arc::new(AppState::new(
             config,
             runtime,
@@ -75,40 +71,31 @@ impl Application {
             persisted,
         ));
         let app = server::routes(state.clone())?;
-        Ok(Self {
-            listener,
-            port,
-            state,
-            app,
-        })
+        let mut host = Host::bind_app(&host, port, app)
+            .await?
+            .until_stopped("supergraph watcher", watch_supergraph(state.clone()));
+        if let Some(watcher) = state.persisted.watcher() {
+            host = host.until_stopped("persisted documents watcher", watcher);
+        }
+        Ok(Self { host, state })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.host.port()
     }
 
-    /// Serves until `shutdown`; in-flight requests finish, websockets are closed cleanly.
+    /// Serves until `shutdown`; in-flight requests finish, websockets are closed cleanly
+    /// (the state's token tells them as soon as the signal comes), the watchers stop.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let state = self.state.clone();
-        let watcher = tokio::spawn(watch_supergraph(state.clone()));
-        let manifest_watcher = state.persisted.watch();
-        let stop = state.shutdown.clone();
-        let shutdown = async move {
+        let stop = self.state.shutdown.clone();
+        let shutdown = Box::pin(async move {
             shutdown.await;
             stop.cancel();
-        };
-        let served = axum::serve(
-            self.listener,
-            self.app
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
-        watcher.abort();
-        if let Some(w) = manifest_watcher {
-            w.abort();
-        }
-        served.map_err(Into::into)
+        });
+        self.host
+            .run_until_stopped(shutdown)
+            .await
+            .map_err(Into::into)
     }
 }
 

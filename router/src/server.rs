@@ -106,7 +106,7 @@ pub fn routes(state: SharedState) -> anyhow::Result<Router> {
         get(transports::http::get).post(transports::http::post),
     );
     let graphql = match &config.rate_limit.per_ip {
-        Some(limit) => rate::with_per_ip_limit(graphql, limit)?,
+        Some(limit) => rate::with_per_ip_limit(graphql, limit, state.shutdown.clone())?,
         None => graphql,
     };
     let mut app = Router::new()

@@ -2,6 +2,7 @@
 //! JWT verification, the GraphQL conventions, the event contracts and bus, and the outbox.
 
 pub mod accounts;
+pub mod app;
 pub mod client_address;
 pub mod config;
 pub mod digest;

@@ -231,7 +231,8 @@ fn deployed_port(service: &str) -> u16 {
 }
 
 /// The paths a service serves: each `.route("/path", …)` of its sources, however formatted
-/// (a subgraph's `/health`, `/ready` and `/metrics` are the kit's `ops_routes`).
+/// (a subgraph's `/health`, `/ready` and `/metrics` are the kit's `ops_routes`, which its
+/// `Host::bind` serves).
 fn routes_of(service: &str) -> BTreeSet<String> {
     let mut files = Vec::new();
     if service == "router" {
@@ -246,7 +247,7 @@ fn routes_of(service: &str) -> BTreeSet<String> {
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
-        if file.starts_with("subgraphs/") && source.contains(".merge(ops_routes(") {
+        if file.starts_with("subgraphs/") && source.contains("Host::bind(") {
             files.push("service-kit/src/telemetry.rs".to_owned());
         }
         for call in source.split(".route(\"").skip(1) {
@@ -264,25 +265,14 @@ fn request_timeout_secs(service: &str, env: &Env) -> u64 {
             .operation_timeout_ms
             .div_ceil(1000);
     }
-    // `with_standard_layers(app, <body limit>, Duration::from_secs(<timeout>))`.
+    // Every subgraph is served by the kit's host, with its request timeout.
     let file = format!("subgraphs/{service}/src/startup.rs");
-    let source: String = std::fs::read_to_string(&file)
-        .unwrap()
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let call = source
-        .split("with_standard_layers(app,")
-        .nth(1)
-        .and_then(|rest| rest.split('}').next())
-        .unwrap_or_else(|| panic!("{file}: no with_standard_layers(app, …)"));
-    let secs = call
-        .split("Duration::from_secs(")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-        .unwrap_or_else(|| panic!("{file}: the request timeout is not a Duration::from_secs"));
-    secs.parse::<u64>()
-        .unwrap_or_else(|e| panic!("{file}: request timeout {secs:?}: {e}"))
+    let source = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        source.contains("Host::bind("),
+        "{file}: not served by service_kit::app::Host"
+    );
+    service_kit::app::REQUEST_TIMEOUT.as_secs()
 }
 
 #[test]

@@ -62,10 +62,11 @@ pub async fn client_address(
 }
 
 /// Wraps `routes` in the per-IP limiter, and starts a task that forgets idle clients so
-/// memory stays bounded.
+/// memory stays bounded, until `stop`.
 pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
     routes: axum::Router<S>,
     config: &PerIpLimit,
+    stop: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<axum::Router<S>> {
     let period = Duration::from_nanos(1_000_000_000 / config.per_second.max(1));
     let governor = GovernorConfigBuilder::default()
@@ -78,10 +79,13 @@ pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
     let limiter = governor.limiter().clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            limiter.retain_recent();
-        }
+        stop.run_until_cancelled(async move {
+            loop {
+                tick.tick().await;
+                limiter.retain_recent();
+            }
+        })
+        .await;
     });
     let layer = GovernorLayer::new(governor).error_handler(|e| match e {
         GovernorError::TooManyRequests { wait_time, .. } => {

@@ -67,15 +67,17 @@ impl PersistedOperations {
         })
     }
 
-    /// Keeps the manifest current until the process ends (nothing without a manifest).
-    pub(crate) fn watch(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
+    /// What keeps the manifest current while it runs (nothing without a manifest).
+    pub(crate) fn watcher(
+        self: &Arc<Self>,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
         let this = Arc::clone(self);
         self.manifest.as_ref()?;
-        Some(tokio::spawn(async move {
+        Some(async move {
             if let Some(m) = &this.manifest {
                 m.watch().await;
             }
-        }))
+        })
     }
 
     /// The document to run: `Ok(None)` when the request's own `query` stands as sent,

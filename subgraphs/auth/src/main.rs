@@ -1,21 +1,17 @@
 use std::io::BufRead;
 
 use auth::{Application, AuthConfig, service::NewAccount, startup::Components};
-use clap::{Parser, Subcommand};
-use service_kit::{config::Env, events::InProcessBus, telemetry};
+use clap::Subcommand;
+use service_kit::{
+    app::{Cli, run_until_signal},
+    config::Env,
+    events::InProcessBus,
+    telemetry,
+};
 
-/// The accounts subgraph. Configuration comes from environment variables (see README).
-#[derive(Parser)]
-#[command(version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
+/// Auth's own commands, beside `serve` and `print-schema`.
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the subgraph (the default).
-    Serve,
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create an ADMIN account, or make an existing account ADMIN. The password is read
@@ -29,30 +25,22 @@ enum Command {
         #[arg(long, default_value = "User")]
         last_name: String,
     },
-    /// Print the federation SDL, as `_service { sdl }` serves it.
-    PrintSchema,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Some(Command::PrintSchema) = cli.command {
-        print!("{}", auth::graphql::sdl());
-        return Ok(());
-    }
+    let command = Cli::<Command>::run(
+        "auth",
+        "The accounts subgraph. Configuration comes from environment variables (see README).",
+        auth::graphql::sdl,
+    );
     let config = AuthConfig::from_env(&Env::process())?;
     telemetry::init_tracing(&config.log)?;
-    match cli.command {
-        None | Some(Command::Serve) => {
+    match command {
+        None => {
             let bus = service_kit::events::bus_for(&config.common, &InProcessBus::default());
             let app = Application::build(config, bus).await?;
-            tracing::info!(port = app.port(), "auth listening");
-            let served = app
-                .run_until_stopped(Box::pin(telemetry::shutdown_signal()))
-                .await;
-            // The last requests' spans, before the process ends.
-            telemetry::flush_traces();
-            served
+            run_until_signal("auth", app.port(), |stop| app.run_until_stopped(stop)).await
         }
         Some(Command::Migrate) => {
             let db = auth::storage::connect(&config.database_url, 1).await?;
@@ -96,6 +84,5 @@ async fn main() -> anyhow::Result<()> {
             println!("{verb} ADMIN {} ({})", user.email, user.id);
             Ok(())
         }
-        Some(Command::PrintSchema) => Ok(()),
     }
 }

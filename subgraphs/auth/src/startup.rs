@@ -1,7 +1,7 @@
 //! Building and running the auth service: `Application::build` binds the port (0 picks a
 //! free one, which is how tests spawn the real app) and `run_until_stopped` serves it.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
@@ -11,14 +11,12 @@ use axum::{
 };
 use sea_orm::DatabaseConnection;
 use service_kit::{
-    CancellationToken,
-    client_address::TrustedProxies,
+    app::Host,
     events::{BrokerCheck, EventBus},
-    http::{GraphqlState, graphql_handler, serve, with_standard_layers},
+    http::{GraphqlState, graphql_handler},
     outbox::OutboxRelay,
-    telemetry::{ReadinessCheck, Shutdown, ops_routes},
+    telemetry::{ReadinessCheck, Shutdown},
 };
-use tokio::net::TcpListener;
 
 use crate::{
     config::AuthConfig,
@@ -31,10 +29,7 @@ use crate::{
 };
 
 pub struct Application {
-    listener: TcpListener,
-    port: u16,
-    router: Router,
-    relay: OutboxRelay,
+    host: Host,
     service: Arc<AuthService>,
 }
 
@@ -54,27 +49,38 @@ impl Application {
             .apply(schema_builder())
             .data(service.clone())
             .finish();
-        let router = routes(
+        // Every caller is looked up in auth's own table (cached briefly).
+        let state = GraphqlState {
             schema,
-            &service,
-            &issuer,
-            db,
-            bus,
-            config.common.trusted_proxies.clone(),
-        );
-        let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
-        let port = listener.local_addr()?.port();
-        Ok(Self {
-            listener,
-            port,
-            router,
-            relay,
-            service,
-        })
+            verifier: issuer.verifier(),
+            accounts: Some(service.accounts()),
+            trusted_proxies: config.common.trusted_proxies.clone(),
+        };
+        let jwks = issuer.keys().jwks().clone();
+        let routes = Router::new()
+            .route("/graphql", post(graphql_handler))
+            .with_state(state)
+            .route(
+                "/.well-known/jwks.json",
+                get(move || {
+                    let jwks = jwks.clone();
+                    async move {
+                        ([(header::CACHE_CONTROL, "public, max-age=300")], Json(jwks))
+                            .into_response()
+                    }
+                }),
+            );
+        let checks: Vec<Arc<dyn ReadinessCheck>> =
+            vec![Arc::new(DatabaseCheck(db)), Arc::new(BrokerCheck(bus))];
+        let host = Host::bind(&config.common.host, config.port, routes, checks)
+            .await?
+            // Events not yet published stay in the outbox for the next start.
+            .task("outbox relay", move |stop| relay.run(stop));
+        Ok(Self { host, service })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.host.port()
     }
 
     pub fn service(&self) -> Arc<AuthService> {
@@ -82,14 +88,11 @@ impl Application {
     }
 
     /// Serves until `shutdown`, then finishes in-flight requests and stops the relay.
-    /// Events not yet published stay in the outbox for the next start.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(stop.clone()));
-        let served = serve(self.listener, self.router, shutdown).await;
-        stop.cancel();
-        let _ = relay.await;
-        served.map_err(Into::into)
+        self.host
+            .run_until_stopped(shutdown)
+            .await
+            .map_err(Into::into)
     }
 }
 
@@ -135,40 +138,6 @@ impl Components {
             service,
         })
     }
-}
-
-fn routes(
-    schema: AuthSchema,
-    service: &AuthService,
-    issuer: &TokenIssuer,
-    db: DatabaseConnection,
-    bus: Arc<dyn EventBus>,
-    trusted_proxies: TrustedProxies,
-) -> Router {
-    // Every caller is looked up in auth's own table (cached briefly).
-    let state = GraphqlState {
-        schema,
-        verifier: issuer.verifier(),
-        accounts: Some(service.accounts()),
-        trusted_proxies,
-    };
-    let jwks = issuer.keys().jwks().clone();
-    let checks: Vec<Arc<dyn ReadinessCheck>> =
-        vec![Arc::new(DatabaseCheck(db)), Arc::new(BrokerCheck(bus))];
-    let app = Router::new()
-        .route("/graphql", post(graphql_handler))
-        .with_state(state)
-        .route(
-            "/.well-known/jwks.json",
-            get(move || {
-                let jwks = jwks.clone();
-                async move {
-                    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(jwks)).into_response()
-                }
-            }),
-        )
-        .merge(ops_routes(checks));
-    with_standard_layers(app, 1024 * 1024, Duration::from_secs(30))
 }
 
 struct DatabaseCheck(DatabaseConnection);

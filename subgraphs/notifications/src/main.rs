@@ -1,34 +1,19 @@
-use clap::{Parser, Subcommand};
 use notifications::{Application, NotificationsConfig};
 use service_kit::{
+    app::{Cli, NoCommand, run_until_signal},
     config::Env,
     events::{EventSource, InProcessBus},
     telemetry,
 };
 
-/// The notifications subgraph. Configuration comes from environment variables (see README).
-#[derive(Parser)]
-#[command(version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Serve the subgraph and consume events (the default).
-    Serve,
-    /// Print the federation SDL, as `_service { sdl }` serves it.
-    PrintSchema,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Some(Command::PrintSchema) = cli.command {
-        print!("{}", notifications::graphql::sdl());
-        return Ok(());
-    }
+    Cli::<NoCommand>::run(
+        "notifications",
+        "The notifications subgraph: serves it and consumes events. Configuration comes \
+         from environment variables (see README).",
+        notifications::graphql::sdl,
+    );
     let config = NotificationsConfig::from_env(&Env::process())?;
     telemetry::init_tracing(&config.log)?;
     // Alone in its process, the in-process bus only carries this service's own live
@@ -41,11 +26,8 @@ async fn main() -> anyhow::Result<()> {
         &embedded,
     );
     let app = Application::build(config, bus, source).await?;
-    tracing::info!(port = app.port(), "notifications listening");
-    let served = app
-        .run_until_stopped(Box::pin(telemetry::shutdown_signal()))
-        .await;
-    // The last requests' spans, before the process ends.
-    telemetry::flush_traces();
-    served
+    run_until_signal("notifications", app.port(), |stop| {
+        app.run_until_stopped(stop)
+    })
+    .await
 }

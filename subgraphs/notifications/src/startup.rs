@@ -7,16 +7,13 @@ use std::{sync::Arc, time::Duration};
 use axum::{Router, routing::get};
 use lettre::message::Mailbox;
 use service_kit::{
-    CancellationToken,
-    accounts::CurrentAccounts,
-    client_address::TrustedProxies,
+    app::Host,
     events::{BrokerCheck, EventBus, EventSource, WorkQueue, topology::DurableQueue},
     graphql::OperationAuth,
-    http::{GraphqlState, graphql_handler, serve, with_standard_layers},
+    http::{GraphqlState, graphql_handler},
     jwt::JwtVerifier,
-    telemetry::{ReadinessCheck, Shutdown, ops_routes},
+    telemetry::{ReadinessCheck, Shutdown},
 };
-use tokio::net::TcpListener;
 
 use crate::{
     config::NotificationsConfig,
@@ -33,13 +30,9 @@ use crate::{
 const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub struct Application {
-    listener: TcpListener,
-    port: u16,
-    router: Router,
+    host: Host,
     service: Arc<NotificationService>,
     hub: Arc<LiveHub>,
-    source: EventSource,
-    queue: WorkQueue,
     /// The embedded store, flushed to its snapshot file while running and at shutdown.
     embedded: Option<MemoryStore>,
 }
@@ -114,15 +107,15 @@ impl Application {
             Arc::new(BrokerCheck(bus)),
             Arc::new(MailCheck(mailer)),
         ];
-        let router = routes(
+        let state = GraphqlState {
             schema,
             verifier,
-            accounts,
-            checks,
-            config.common.trusted_proxies.clone(),
-        );
-        let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
-        let port = listener.local_addr()?.port();
+            accounts: Some(accounts),
+            trusted_proxies: config.common.trusted_proxies.clone(),
+        };
+        let routes = Router::new()
+            .route("/graphql", get(websocket::upgrade).post(graphql_handler))
+            .with_state(state);
         let queue = WorkQueue {
             name: config.queue.name.clone(),
             bindings: DurableQueue::notifications(config.queue.name.as_str()).bindings,
@@ -130,20 +123,39 @@ impl Application {
             max_attempts: config.queue.max_attempts,
             retry_delays: config.queue.retry_delays.clone(),
         };
+        let work = (source.clone(), Arc::new(WorkHandler::new(service.clone())));
+        let live = (source, Arc::new(LiveHandler::new(hub.clone())));
+        let mut host = Host::bind(&config.common.host, config.port, routes, checks)
+            .await?
+            .task("work queue", move |stop| async move {
+                work.0.run_work_queue(queue, work.1, stop).await
+            })
+            .task("live queue", move |stop| async move {
+                live.0
+                    .run_live(vec![LIVE_BINDING.to_owned()], live.1, stop)
+                    .await
+            });
+        if let Some(store) = embedded.clone() {
+            host = host.until_stopped("snapshot", async move {
+                let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = store.flush() {
+                        tracing::warn!(error = %e, "could not write the notifications snapshot");
+                    }
+                }
+            });
+        }
         Ok(Self {
-            listener,
-            port,
-            router,
+            host,
             service,
             hub,
-            source,
-            queue,
             embedded,
         })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.host.port()
     }
 
     pub fn service(&self) -> Arc<NotificationService> {
@@ -157,69 +169,13 @@ impl Application {
     /// Serves until `shutdown`, consuming the work queue and this instance's live queue
     /// meanwhile; then lets in-flight requests and handlers finish.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let work = {
-            let (source, queue, stop) = (self.source.clone(), self.queue, stop.clone());
-            let handler = Arc::new(WorkHandler::new(self.service.clone()));
-            tokio::spawn(async move { source.run_work_queue(queue, handler, stop).await })
-        };
-        let live = {
-            let (source, stop) = (self.source.clone(), stop.clone());
-            let handler = Arc::new(LiveHandler::new(self.hub.clone()));
-            tokio::spawn(async move {
-                source
-                    .run_live(vec![LIVE_BINDING.to_owned()], handler, stop)
-                    .await
-            })
-        };
-        let flusher = self.embedded.clone().map(|store| {
-            let stop = stop.clone();
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(SNAPSHOT_INTERVAL);
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        _ = tick.tick() => {}
-                    }
-                    if let Err(e) = store.flush() {
-                        tracing::warn!(error = %e, "could not write the notifications snapshot");
-                    }
-                }
-            })
-        });
-        let served = serve(self.listener, self.router, shutdown).await;
-        stop.cancel();
-        let _ = work.await;
-        let _ = live.await;
-        if let Some(flusher) = flusher {
-            let _ = flusher.await;
-        }
+        let served = self.host.run_until_stopped(shutdown).await;
         // What the last moments changed is kept too.
         if let Some(store) = &self.embedded {
             store.flush()?;
         }
         served.map_err(Into::into)
     }
-}
-
-fn routes(
-    schema: NotificationsSchema,
-    verifier: JwtVerifier,
-    accounts: Arc<CurrentAccounts>,
-    checks: Vec<Arc<dyn ReadinessCheck>>,
-    trusted_proxies: TrustedProxies,
-) -> Router {
-    let state = GraphqlState {
-        schema,
-        verifier,
-        accounts: Some(accounts),
-        trusted_proxies,
-    };
-    let app = Router::new()
-        .route("/graphql", get(websocket::upgrade).post(graphql_handler))
-        .with_state(state)
-        .merge(ops_routes(checks));
-    with_standard_layers(app, 1024 * 1024, Duration::from_secs(30))
 }
 
 struct StoreCheck(Arc<dyn NotificationStore>);

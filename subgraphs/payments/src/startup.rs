@@ -8,14 +8,12 @@ use std::{sync::Arc, time::Duration};
 use axum::{Router, routing::post};
 use service_kit::{
     CancellationToken,
-    client_address::TrustedProxies,
-    events::{BrokerCheck, EventBus, EventHandler, EventSource, InProcessBus, WorkQueue},
-    http::{GraphqlState, graphql_handler, serve, with_standard_layers},
-    jwt::JwtVerifier,
+    app::Host,
+    events::{BrokerCheck, EventBus, EventHandler, EventSource, InProcessBus},
+    http::{GraphqlState, graphql_handler},
     outbox::{OutboxRelay, OutboxStore},
-    telemetry::{ReadinessCheck, Shutdown, ops_routes},
+    telemetry::{ReadinessCheck, Shutdown},
 };
-use tokio::net::TcpListener;
 
 use crate::{
     config::{PaymentsConfig, StoreConfig},
@@ -27,20 +25,8 @@ use crate::{
 };
 
 pub struct Application {
-    listener: TcpListener,
-    port: u16,
-    router: Router,
-    relay: OutboxRelay,
-    consumer: Consumer,
+    host: Host,
     service: Arc<PaymentService>,
-    processing_timeout: Duration,
-}
-
-/// The `user.*` work-queue consumer, started by `run_until_stopped`.
-struct Consumer {
-    source: EventSource,
-    queue: WorkQueue,
-    handler: Arc<dyn EventHandler>,
 }
 
 impl Application {
@@ -61,33 +47,35 @@ impl Application {
             .apply(schema_builder())
             .data(service.clone())
             .finish();
-        let router = routes(
+        let state = GraphqlState {
             schema,
             verifier,
-            &service,
-            store,
-            bus,
-            config.common.trusted_proxies.clone(),
-        );
-        let listener = TcpListener::bind((config.common.host.as_str(), config.port)).await?;
-        let port = listener.local_addr()?.port();
-        Ok(Self {
-            listener,
-            port,
-            router,
-            relay,
-            consumer: Consumer {
-                source: events,
-                queue: work_queue(&config.work_queue),
-                handler: Arc::new(AccountsHandler::new(service.clone())),
-            },
-            service,
-            processing_timeout: config.processing_timeout,
-        })
+            accounts: Some(service.accounts()),
+            trusted_proxies: config.common.trusted_proxies.clone(),
+        };
+        let routes = Router::new()
+            .route("/graphql", post(graphql_handler))
+            .with_state(state);
+        let checks: Vec<Arc<dyn ReadinessCheck>> =
+            vec![Arc::new(DatabaseCheck(store)), Arc::new(BrokerCheck(bus))];
+        let queue = work_queue(&config.work_queue);
+        let handler: Arc<dyn EventHandler> = Arc::new(AccountsHandler::new(service.clone()));
+        let (sweeping, timeout) = (service.clone(), config.processing_timeout);
+        let host = Host::bind(&config.common.host, config.port, routes, checks)
+            .await?
+            // Events not yet published stay in the outbox for the next start.
+            .task("outbox relay", move |stop| relay.run(stop))
+            .task("user events", move |stop| async move {
+                events.run_work_queue(queue, handler, stop).await
+            })
+            .task("interrupted processing", move |stop| {
+                sweep_stale_processing(sweeping, timeout, stop)
+            });
+        Ok(Self { host, service })
     }
 
     pub fn port(&self) -> u16 {
-        self.port
+        self.host.port()
     }
 
     pub fn service(&self) -> Arc<PaymentService> {
@@ -95,30 +83,12 @@ impl Application {
     }
 
     /// Serves until `shutdown`, then finishes in-flight requests and stops the relay, the
-    /// consumer and the sweep of interrupted processing. Events not yet published stay in the outbox for the next start.
+    /// consumer and the sweep of interrupted processing.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let relay = tokio::spawn(self.relay.run(stop.clone()));
-        let Consumer {
-            source,
-            queue,
-            handler,
-        } = self.consumer;
-        let consumer_stop = stop.clone();
-        let consumer = tokio::spawn(async move {
-            source.run_work_queue(queue, handler, consumer_stop).await;
-        });
-        let sweeper = tokio::spawn(sweep_stale_processing(
-            self.service.clone(),
-            self.processing_timeout,
-            stop.clone(),
-        ));
-        let served = serve(self.listener, self.router, shutdown).await;
-        stop.cancel();
-        let _ = relay.await;
-        let _ = consumer.await;
-        let _ = sweeper.await;
-        served.map_err(Into::into)
+        self.host
+            .run_until_stopped(shutdown)
+            .await
+            .map_err(Into::into)
     }
 }
 
@@ -197,29 +167,6 @@ fn event_source(config: &PaymentsConfig, bus: &dyn EventBus) -> EventSource {
             EventSource::InProcess(InProcessBus::default())
         }
     }
-}
-
-fn routes(
-    schema: PaymentsSchema,
-    verifier: JwtVerifier,
-    service: &PaymentService,
-    store: Arc<dyn PaymentStore>,
-    bus: Arc<dyn EventBus>,
-    trusted_proxies: TrustedProxies,
-) -> Router {
-    let state = GraphqlState {
-        schema,
-        verifier,
-        accounts: Some(service.accounts()),
-        trusted_proxies,
-    };
-    let checks: Vec<Arc<dyn ReadinessCheck>> =
-        vec![Arc::new(DatabaseCheck(store)), Arc::new(BrokerCheck(bus))];
-    let app = Router::new()
-        .route("/graphql", post(graphql_handler))
-        .with_state(state)
-        .merge(ops_routes(checks));
-    with_standard_layers(app, 1024 * 1024, Duration::from_secs(30))
 }
 
 struct DatabaseCheck(Arc<dyn PaymentStore>);
