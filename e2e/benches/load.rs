@@ -282,7 +282,7 @@ async fn main() {
         let config_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hive-gateway");
         let supergraph_path = stack.dir.join("supergraph-for-hive.graphql");
         std::fs::write(&supergraph_path, supergraph).unwrap();
-        let port = e2e::free_port();
+        let port = service_kit::testing::free_port();
         let mut hive = tokio::process::Command::new(&hive_bin)
             .current_dir(&config_dir)
             .arg("supergraph")

@@ -138,14 +138,6 @@ fn binary(service: Service) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// A port nothing listens on now (a race with other processes is possible, and unlikely).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind an ephemeral port")
-}
-
 async fn proxy_to(url: &str, default_port: u16) -> anyhow::Result<(TcpProxy, String)> {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let host_part = after_scheme
@@ -200,7 +192,8 @@ impl Stack {
         };
         let (redis, redis_url) = proxy_to(&servers::redis_url(), 6379).await?;
         let (rabbitmq, amqp_url) = proxy_to(&servers::amqp_url(), 5672).await?;
-        let (mongo_proxyless_url, smtp_port) = (servers::mongodb_url(), free_port());
+        let (mongo_proxyless_url, smtp_port) =
+            (servers::mongodb_url(), service_kit::testing::free_port());
 
         let mail_dir = dir.join("mail");
         let smtp = start_smtp(smtp_port, &mail_dir).await?;

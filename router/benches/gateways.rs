@@ -138,7 +138,7 @@ fn hive_gateway_installed() -> bool {
 }
 
 async fn start(peer: Peer, dedupe: Dedupe, supergraph: &Path, dir: &Path) -> Gateway {
-    let port = common::free_port().await;
+    let port = service_kit::testing::free_port();
     let quiet = || (std::process::Stdio::null(), std::process::Stdio::null());
     let child = match peer {
         Peer::Ours | Peer::OursOtlp => {

@@ -18,6 +18,15 @@ pub fn unique_name(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
 
+/// A port nothing listens on now, for a child process or a test server to bind (a race
+/// with another process taking it meanwhile is possible, and unlikely).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("bind an ephemeral port: {e}"))
+}
+
 /// How long [`eventually`] waits: far longer than anything a passing test waits for.
 pub const EVENTUALLY: std::time::Duration = std::time::Duration::from_secs(30);
 

@@ -425,7 +425,7 @@ impl HiveGateway {
         let supergraph = dir.join("supergraph.graphql");
         std::fs::write(&supergraph, sdl).unwrap();
         let log = dir.join("hive-gateway.log");
-        let port = common::free_port().await;
+        let port = service_kit::testing::free_port();
         let mut child = tokio::process::Command::new(&bin)
             .current_dir(&hive)
             .arg("supergraph")

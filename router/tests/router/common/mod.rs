@@ -322,12 +322,6 @@ pub async fn closed_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 1))
 }
 
-/// A port that was free a moment ago, for a child process to bind.
-pub async fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 pub fn set_subgraph_url(config: &mut router::RouterConfig, name: &str, addr: SocketAddr) {
     config.subgraphs.entry(name.into()).or_default().url = Some(subgraph_url(addr));
 }
@@ -345,7 +339,7 @@ impl RouterProcess {
     }
 
     pub async fn spawn_with_args(env: &[(&str, &str)], args: &[&str]) -> Self {
-        let port = free_port().await;
+        let port = service_kit::testing::free_port();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_router"))
             .args(args)
             .envs(env.iter().copied())

@@ -54,14 +54,6 @@ impl Drop for Db {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn base_command(db: &Db, data_dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
@@ -87,7 +79,7 @@ impl Drop for Server {
 }
 
 async fn start(db: &Db, data_dir: &std::path::Path, log_dir: &std::path::Path) -> Server {
-    let port = free_port();
+    let port = service_kit::testing::free_port();
     let child = base_command(db, data_dir)
         .env("AUTH_PORT", port.to_string())
         .env("LOG_DIR", log_dir)

@@ -95,7 +95,7 @@ struct SmtpServer {
 
 impl SmtpServer {
     async fn start(out_dir: &Path) -> Self {
-        let port = free_port();
+        let port = service_kit::testing::free_port();
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
         let mut child = Command::new(servers::python())
             .arg(script)
@@ -118,14 +118,6 @@ impl SmtpServer {
             _child: child,
         }
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Fixture {

@@ -56,16 +56,8 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn start(data_dir: &std::path::Path, jwks_url: &str) -> Server {
-    let port = free_port();
+    let port = service_kit::testing::free_port();
     let child = Command::new(BIN)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
-
 //! docker-compose.yml and the deployment assets checked against the code: service names,
 //! ports, variables, and the metrics the dashboards and alerts query.
 
@@ -9,7 +7,6 @@ use serde_json::Value;
 use service_kit::{config::Env, telemetry::LogConfig};
 
 /// deploy/kubernetes, checked against the code the same way.
-#[path = "deployment/kubernetes.rs"]
 mod kubernetes;
 
 fn yaml(path: &str) -> Value {

@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
-
 //! A user's whole journey through the router only, with the four services of the
 //! one-command run: register → login → me → a live subscription → create, process and
 //! refund a payment → one federated `me` with payments and notifications → mark read →
@@ -7,15 +5,13 @@
 
 use std::time::Duration;
 
-mod common;
-
 use e2e::{Client, subscribe};
 use serde_json::{Value, json};
 use service_kit::testing::unique_name;
 
 async fn start() -> (u16, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(unique_name("platform_journey"));
-    let env = common::platform_env(&dir, &[("PAYMENTS_PROCESSOR_LATENCY_MS", "10")]);
+    let env = crate::common::platform_env(&dir, &[("PAYMENTS_PROCESSOR_LATENCY_MS", "10")]);
     let platform = platform::Platform::build(&env).await.unwrap();
     let port = platform.router_port;
     tokio::spawn(platform.run_until_stopped(Box::pin(std::future::pending())));

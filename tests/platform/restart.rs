@@ -1,8 +1,4 @@
-#![allow(clippy::unwrap_used)] // Test code: a panic is the failure report.
-
 //! The one-command run stops gracefully and comes back with the same data.
-
-mod common;
 
 use std::time::Duration;
 
@@ -11,7 +7,7 @@ use service_kit::testing::unique_name;
 use tokio::sync::oneshot;
 
 fn env(dir: &std::path::Path) -> service_kit::config::Env {
-    common::platform_env(dir, &[])
+    crate::common::platform_env(dir, &[])
 }
 
 async fn gql(port: u16, query: &str, token: Option<&str>) -> Value {
