@@ -100,8 +100,8 @@ async fn the_initial_payload_comes_first_and_the_deferred_fields_from_another_su
         json!({ "data": { "product": { "name": "Table" } }, "hasNext": true })
     );
     // The deferred fragment's fetch reaches inventory and waits there.
-    common::eventually("the deferred fetch reached inventory", || {
-        inventory.hits() == 1
+    service_kit::testing::eventually("the deferred fetch reached inventory", || async {
+        (inventory.hits() == 1).then_some(())
     })
     .await;
     inventory.open();

@@ -4,12 +4,19 @@
 
 use crate::common;
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use common::{TestRouter, shop_config, start_shop};
 use serde_json::json;
+use service_kit::testing::eventually;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_supergraph_is_reloaded_without_dropping_requests() {
     let shop = start_shop().await;
     let full =
@@ -23,48 +30,73 @@ async fn a_changed_supergraph_is_reloaded_without_dropping_requests() {
     config.supergraph.path = path.clone();
     config.supergraph.watch = true;
     config.supergraph.poll_interval_ms = 20;
-    let router = std::sync::Arc::new(TestRouter::start(config).await);
-    let echo = "{ users { id } }";
-    let (status, _) = router.query(echo, json!({})).await;
+    let router = Arc::new(TestRouter::start(config).await);
+    let new_field = "{ users { id } }";
+    let (status, _) = router.query(new_field, json!({})).await;
     assert_eq!(status, 400);
-
-    // Traffic keeps flowing while the file changes.
-    let traffic = {
-        let router = router.clone();
-        tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for _ in 0..100 {
-                let (status, body) = router
-                    .query("{ topProducts { name inStock } }", json!({}))
-                    .await;
-                statuses.push((status, body.get("errors").is_some()));
-            }
-            statuses
-        })
+    let reloads = |outcome: &str| {
+        common::counter(
+            "router_supergraph_reloads_total",
+            &[&format!("outcome=\"{outcome}\"")],
+        )
     };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    // Four clients query without pause from before the change until well after it; each
+    // answer records whether the new field already existed when it was sent.
+    let reloaded = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (router, reloaded, stop) = (router.clone(), reloaded.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut answers = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let after = reloaded.load(Ordering::SeqCst);
+                    let (status, body) = router
+                        .query("{ topProducts { name inStock } }", json!({}))
+                        .await;
+                    answers.push((after, status, body));
+                }
+                answers
+            })
+        })
+        .collect();
     // Make sure the modification time moves even on coarse clocks.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     std::fs::write(&path, &full).unwrap();
-    let mut reloaded = false;
-    for _ in 0..200 {
-        let (status, _) = router.query(echo, json!({})).await;
-        if status == 200 {
-            reloaded = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    eventually("the new supergraph to serve", || async {
+        (router.query(new_field, json!({})).await.0 == 200).then_some(())
+    })
+    .await;
+    reloaded.store(true, Ordering::SeqCst);
+    assert_eq!(reloads("ok"), 1.0);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::SeqCst);
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.extend(client.await.unwrap());
     }
-    assert!(reloaded, "the new supergraph was not loaded");
-    for (status, had_errors) in traffic.await.unwrap() {
-        assert_eq!((status, had_errors), (200, false));
+    let before = answers.iter().filter(|(after, _, _)| !after).count();
+    assert!(
+        before > 0 && before < answers.len(),
+        "traffic spanned the swap: {before} of {}",
+        answers.len()
+    );
+    for (_, status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+        assert!(body.get("errors").is_none(), "{body}");
     }
 
-    // A broken file is refused; the current supergraph keeps serving.
+    // A broken file: the watcher reads it and refuses it (counted), and the current
+    // supergraph keeps serving.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     std::fs::write(&path, "this is not a supergraph").unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, body) = router.query(echo, json!({})).await;
+    eventually("the broken supergraph to be refused", || async {
+        (reloads("error") == 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(reloads("ok"), 1.0);
+    let (status, body) = router.query(new_field, json!({})).await;
     assert_eq!(status, 200, "{body}");
     let _ = std::fs::remove_file(&path);
 }

@@ -441,7 +441,10 @@ async fn a_subgraph_restart_is_survived_by_subscribing_again() {
     proxy.disable();
     tokio::time::sleep(Duration::from_millis(300)).await;
     proxy.enable();
-    common::eventually("the router reconnected", || proxy.connections() >= 2).await;
+    service_kit::testing::eventually("the router reconnected", || async {
+        (proxy.connections() >= 2).then_some(())
+    })
+    .await;
     // Events flow again on the same client subscription, with no error in between.
     for _ in 0..3 {
         let message = recv(&mut socket).await.unwrap();

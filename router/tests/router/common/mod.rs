@@ -293,17 +293,6 @@ where
     GatedSubgraph { addr, hits, gate }
 }
 
-/// Waits (up to 10 s) until `check` holds; panics with `what` otherwise.
-pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 /// The value of a counter in the process's Prometheus text, summed over the series whose
 /// labels include every one of `labels` (`name="value"` pairs).
 pub fn counter(name: &str, labels: &[&str]) -> f64 {
