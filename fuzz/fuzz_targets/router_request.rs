@@ -7,7 +7,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use router::planner::Supergraph;
+use router::Supergraph;
 
 static SUPERGRAPH: OnceLock<Supergraph> = OnceLock::new();
 

@@ -601,7 +601,7 @@ async fn cold_planning() {
     let mut times = Vec::new();
     for _ in 0..10 {
         let supergraph = Arc::new(
-            router::planner::Supergraph::from_sdl(
+            router::Supergraph::from_sdl(
                 &sdl,
                 router::config::LimitsConfig::default(),
                 16,

@@ -7,26 +7,26 @@
 //! cached), limits, variables, execute (`executor`: fetches, merge, projection;
 //! `subscriptions` for event streams), encode.
 
-pub mod auth;
-pub mod authorization;
+pub(crate) mod auth;
+pub(crate) mod authorization;
 #[doc(hidden)]
 pub mod bench_support;
 pub mod config;
 mod dedupe;
-pub mod demand_control;
-pub mod pipeline;
-pub use pipeline::error;
-pub mod executor;
+pub(crate) mod demand_control;
+pub(crate) mod pipeline;
+pub(crate) use pipeline::error;
+pub(crate) mod executor;
 #[doc(hidden)]
 pub mod fuzzing;
 mod graphiql;
-pub mod limits;
-pub mod persisted;
-pub mod planner;
-pub mod server;
+pub(crate) mod limits;
+pub(crate) mod persisted;
+pub(crate) mod planner;
+pub(crate) mod server;
 mod shared_redis;
 mod subscriptions;
-pub mod telemetry;
+pub(crate) mod telemetry;
 mod transports;
 
 use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
@@ -34,8 +34,9 @@ use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 use service_kit::{app::Host, telemetry::Shutdown};
 
 pub use config::RouterConfig;
+pub use planner::Supergraph;
 use executor::fetch::SubgraphClient;
-use planner::Supergraph;
+
 use server::{AppState, Runtime, SharedState};
 
 /// A router bound to its port, ready to serve.

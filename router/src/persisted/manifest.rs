@@ -84,10 +84,6 @@ impl Manifest {
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
-    }
 }
 
 /// A manifest file and its current content.

@@ -20,7 +20,6 @@ use std::sync::Arc;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-pub use manifest::Manifest;
 /// A document's SHA-256 in lowercase hex: the id APQ and Apollo's manifests use.
 pub use service_kit::digest::sha256_hex;
 

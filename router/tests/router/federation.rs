@@ -333,7 +333,7 @@ async fn parallel_entity_fetches_to_one_subgraph_are_batched_and_merged_by_path(
     let sdl =
         std::fs::read_to_string(common::fixtures_dir().join("shop/supergraph.graphql")).unwrap();
     let supergraph = std::sync::Arc::new(
-        router::planner::Supergraph::from_sdl(&sdl, Default::default(), 4, &|_| None).unwrap(),
+        router::Supergraph::from_sdl(&sdl, Default::default(), 4, &|_| None).unwrap(),
     );
     let prepared = supergraph
         .prepare(r#"{ topProducts(first: 2) { upc inStock } product(upc: "3") { upc inStock shippingEstimate } }"#, None)
@@ -416,7 +416,7 @@ async fn documents_that_normalize_alike_share_one_plan() {
     let sdl =
         std::fs::read_to_string(common::fixtures_dir().join("shop/supergraph.graphql")).unwrap();
     let supergraph = std::sync::Arc::new(
-        router::planner::Supergraph::from_sdl(&sdl, Default::default(), 16, &|_| None).unwrap(),
+        router::Supergraph::from_sdl(&sdl, Default::default(), 16, &|_| None).unwrap(),
     );
     let a = supergraph
         .prepare("query A { topProducts { name inStock } }", None)

@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{TestRouter, error_codes, shop_config, start_shop};
-use router::persisted::sha256_hex;
+use service_kit::digest::sha256_hex;
 use serde_json::{Value, json};
 use service_kit::testing::eventually;
 

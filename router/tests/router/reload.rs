@@ -107,7 +107,7 @@ fn the_platform_supergraph_loads_and_plans() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/supergraph.graphql");
     let sdl = std::fs::read_to_string(path).unwrap();
     let supergraph = std::sync::Arc::new(
-        router::planner::Supergraph::from_sdl(&sdl, Default::default(), 16, &|_| None).unwrap(),
+        router::Supergraph::from_sdl(&sdl, Default::default(), 16, &|_| None).unwrap(),
     );
     assert!(supergraph.subgraphs.contains_key("auth"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
