@@ -26,6 +26,7 @@ use tokio::{
 };
 
 pub mod client;
+pub mod journey;
 
 pub use client::{Client, Session, subscribe};
 

@@ -34,8 +34,8 @@ use std::{collections::HashMap, path::Path, sync::Arc, time::Duration};
 use service_kit::{app::Host, telemetry::Shutdown};
 
 pub use config::RouterConfig;
-pub use planner::Supergraph;
 use executor::fetch::SubgraphClient;
+pub use planner::Supergraph;
 
 use server::{AppState, Runtime, SharedState};
 

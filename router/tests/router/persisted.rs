@@ -4,8 +4,8 @@
 use crate::common;
 
 use common::{TestRouter, error_codes, shop_config, start_shop};
-use service_kit::digest::sha256_hex;
 use serde_json::{Value, json};
+use service_kit::digest::sha256_hex;
 use service_kit::testing::eventually;
 
 const QUERY: &str = "{ topProducts { upc name } }";
