@@ -102,6 +102,18 @@ impl StandingChange {
     }
 }
 
+/// Keeps `change` in `kept` (the last change per account) if it supersedes the one there,
+/// as an in-memory store does; whether it did.
+pub fn keep(kept: &mut HashMap<Uuid, StandingChange>, change: StandingChange) -> bool {
+    let newer = kept
+        .get(&change.user_id)
+        .is_none_or(|stored| change.supersedes(stored));
+    if newer {
+        kept.insert(change.user_id, change);
+    }
+    newer
+}
+
 /// Where a service keeps the standings it has learned.
 #[async_trait::async_trait]
 pub trait AccountDirectory: Send + Sync {

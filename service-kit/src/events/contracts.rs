@@ -81,25 +81,28 @@ pub struct PaymentData {
     pub timestamp: DateTime<Utc>,
 }
 
-macro_rules! payment_events {
-    ($($(#[$doc:meta])* $name:ident => $type:literal),* $(,)?) => {
+/// Event types whose payload is one shared data type (the entity after the change),
+/// each a transparent wrapper named by its routing key.
+macro_rules! events_of {
+    ($data:ident, $subject:ident; $($(#[$doc:meta])* $name:ident => $type:literal),* $(,)?) => {
         $(
             $(#[$doc])*
             #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
             #[serde(transparent)]
-            pub struct $name(pub PaymentData);
+            pub struct $name(pub $data);
 
             impl Event for $name {
                 const TYPE: &'static str = $type;
                 fn subject(&self) -> String {
-                    self.0.payment_id.to_string()
+                    self.0.$subject.to_string()
                 }
             }
         )*
     };
 }
 
-payment_events! {
+events_of! {
+    PaymentData, payment_id;
     /// A payment was created (status `PENDING`).
     PaymentCreated => "payment.created",
     /// The processor accepted the payment.
@@ -126,28 +129,8 @@ pub struct AccountData {
     pub timestamp: DateTime<Utc>,
 }
 
-macro_rules! account_events {
-    ($($(#[$doc:meta])* $name:ident => $type:literal),* $(,)?) => {
-        $(
-            $(#[$doc])*
-            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-            #[serde(transparent)]
-            pub struct $name(pub AccountData);
-
-            impl Event for $name {
-                const TYPE: &'static str = $type;
-                fn subject(&self) -> String {
-                    self.0.user_id.to_string()
-                }
-            }
-        )*
-
-        /// The routing keys of the account-standing events, for a consumer's bindings.
-        pub const ACCOUNT_STANDING_EVENTS: [&str; 3] = [$($type),*];
-    };
-}
-
-account_events! {
+events_of! {
+    AccountData, user_id;
     /// An ADMIN deactivated the account: its tokens are refused until it is reactivated.
     UserDeactivated => "user.deactivated",
     /// An ADMIN reactivated a deactivated account.
@@ -155,3 +138,10 @@ account_events! {
     /// An ADMIN changed the account's role (a demotion takes effect on unexpired tokens).
     UserRoleChanged => "user.role_changed",
 }
+
+/// The routing keys of the account-standing events, for a consumer's bindings.
+pub const ACCOUNT_STANDING_EVENTS: [&str; 3] = [
+    UserDeactivated::TYPE,
+    UserReactivated::TYPE,
+    UserRoleChanged::TYPE,
+];

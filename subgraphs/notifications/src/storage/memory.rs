@@ -15,7 +15,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
-use service_kit::accounts::{Standing, StandingChange};
+use service_kit::accounts::{self, Standing, StandingChange};
 use uuid::Uuid;
 
 use super::{
@@ -53,19 +53,6 @@ struct State {
     templates: HashMap<String, CachedTemplate>,
     /// The last standing change kept per account.
     standings: HashMap<Uuid, StandingChange>,
-}
-
-impl State {
-    /// Keeps `change` if it supersedes the kept one.
-    fn keep_standing(&mut self, change: StandingChange) {
-        if self
-            .standings
-            .get(&change.user_id)
-            .is_none_or(|kept| change.supersedes(kept))
-        {
-            self.standings.insert(change.user_id, change);
-        }
-    }
 }
 
 /// Notifications in memory. Cheap to clone.
@@ -336,7 +323,7 @@ impl NotificationStore for MemoryStore {
 
     async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()> {
         self.changed();
-        self.lock()?.keep_standing(*change);
+        accounts::keep(&mut self.lock()?.standings, *change);
         Ok(())
     }
 
@@ -467,15 +454,13 @@ fn restore(snapshot: Snapshot) -> State {
             },
         );
     }
-    for user_id in snapshot.deleted {
-        state.keep_standing(StandingChange {
-            user_id,
-            standing: Standing::Deleted,
-            as_of: chrono::DateTime::<chrono::Utc>::MIN_UTC,
-        });
-    }
-    for change in snapshot.standings {
-        state.keep_standing(change);
+    let deleted = snapshot.deleted.into_iter().map(|user_id| StandingChange {
+        user_id,
+        standing: Standing::Deleted,
+        as_of: chrono::DateTime::<chrono::Utc>::MIN_UTC,
+    });
+    for change in deleted.chain(snapshot.standings) {
+        accounts::keep(&mut state.standings, change);
     }
     for (event, id, expires) in snapshot.events {
         if expires > unix {

@@ -15,7 +15,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use service_kit::{
-    accounts::{Standing, StandingChange},
+    accounts::{self, Standing, StandingChange},
     events::Envelope,
     outbox::OutboxStore,
 };
@@ -56,25 +56,21 @@ impl State {
             Record::Payment(p) => self.put(p.try_into()?),
             Record::Event(e) => self.outbox.push_back(e),
             Record::Published(ids) => self.outbox.retain(|e| !ids.contains(&e.id)),
-            Record::DeletedUser(user_id) => self.keep_standing(StandingChange {
-                user_id,
-                standing: Standing::Deleted,
-                as_of: DateTime::<Utc>::MIN_UTC,
-            }),
-            Record::Standing(change) => self.keep_standing(change),
+            Record::DeletedUser(user_id) => {
+                accounts::keep(
+                    &mut self.standings,
+                    StandingChange {
+                        user_id,
+                        standing: Standing::Deleted,
+                        as_of: DateTime::<Utc>::MIN_UTC,
+                    },
+                );
+            }
+            Record::Standing(change) => {
+                accounts::keep(&mut self.standings, change);
+            }
         }
         Ok(())
-    }
-
-    /// Keeps `change` if it supersedes the kept one.
-    fn keep_standing(&mut self, change: StandingChange) {
-        if self
-            .standings
-            .get(&change.user_id)
-            .is_none_or(|kept| change.supersedes(kept))
-        {
-            self.standings.insert(change.user_id, change);
-        }
     }
 }
 
@@ -294,7 +290,7 @@ impl PaymentStore for EmbeddedStore {
             return Ok(());
         }
         inner.log(&[Record::Standing(*change)])?;
-        inner.state.keep_standing(*change);
+        accounts::keep(&mut inner.state.standings, *change);
         Ok(())
     }
 
