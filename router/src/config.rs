@@ -437,16 +437,22 @@ pub enum PersistedDocumentsMode {
     Enforce,
 }
 
-impl std::str::FromStr for PersistedDocumentsMode {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "log" => Ok(Self::Log),
-            "enforce" => Ok(Self::Enforce),
-            _ => Err("expected log or enforce"),
+/// `FromStr` for a mode enum set by a variable: its names, and an error listing them.
+macro_rules! modes_from_str {
+    ($mode:ident { $($name:literal => $variant:ident),+ $(,)? }) => {
+        impl std::str::FromStr for $mode {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok(Self::$variant),)+
+                    _ => Err(format!("expected one of: {}", [$($name),+].join(", "))),
+                }
+            }
         }
-    }
+    };
 }
+
+modes_from_str!(PersistedDocumentsMode { "log" => Log, "enforce" => Enforce });
 
 /// Enforcing the supergraph's authorization directives (with JWT verification configured:
 /// without it the router knows no caller and leaves the checks to the subgraphs).
@@ -487,16 +493,7 @@ pub enum AuthorizationMode {
     Reject,
 }
 
-impl std::str::FromStr for AuthorizationMode {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "filter" => Ok(Self::Filter),
-            "reject" => Ok(Self::Reject),
-            _ => Err("expected filter or reject"),
-        }
-    }
-}
+modes_from_str!(AuthorizationMode { "filter" => Filter, "reject" => Reject });
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -535,17 +532,7 @@ pub enum DemandControlMode {
     Enforce,
 }
 
-impl std::str::FromStr for DemandControlMode {
-    type Err = &'static str;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "off" => Ok(Self::Off),
-            "measure" => Ok(Self::Measure),
-            "enforce" => Ok(Self::Enforce),
-            _ => Err("expected off, measure or enforce"),
-        }
-    }
-}
+modes_from_str!(DemandControlMode { "off" => Off, "measure" => Measure, "enforce" => Enforce });
 
 /// A named rule over the token's claims: the claim has one of these values (an array
 /// claim: contains one), e.g. `{claim: role, one_of: [ADMIN]}`.
