@@ -135,21 +135,27 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// One GraphQL request from a POST: a JSON body (`application/json`, or the GraphQL
-/// response media type some clients send) holding one operation.
-pub fn decode(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<async_graphql::Request, Refusal> {
-    let is_json = headers
+/// Whether a POST says its body is JSON: `application/json`, or the GraphQL response
+/// media type some clients send (parameters such as `charset` aside). Anything else
+/// (`text/plain`, forms: what a browser sends cross-site without a preflight) is refused.
+pub fn is_json_body(headers: &HeaderMap) -> bool {
+    headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             let media = v.split(';').next().unwrap_or("").trim();
             media.eq_ignore_ascii_case("application/json")
                 || media.eq_ignore_ascii_case("application/graphql-response+json")
-        });
-    if !is_json {
+        })
+}
+
+/// One GraphQL request from a POST: a JSON body (`application/json`, or the GraphQL
+/// response media type some clients send) holding one operation.
+pub fn decode(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<async_graphql::Request, Refusal> {
+    if !is_json_body(headers) {
         return Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_REQUEST",

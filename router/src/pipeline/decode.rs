@@ -65,14 +65,7 @@ pub(crate) fn too_large() -> RequestError {
 /// GraphQL over HTTP: a POST body is JSON. Anything else (forms, `text/plain`, which a
 /// browser sends cross-site without a preflight) is refused.
 pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), RequestError> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let v = v.trim_start();
-            v.starts_with("application/json") || v.starts_with("application/graphql-response+json")
-        });
-    if is_json {
+    if service_kit::http::is_json_body(headers) {
         Ok(())
     } else {
         Err(RequestError::new(
