@@ -27,7 +27,6 @@ async fn main() -> anyhow::Result<()> {
     println!("  Press Ctrl-C to stop.");
     println!();
 
-    platform
-        .run_until_stopped(Box::pin(telemetry::shutdown_signal()))
+    service_kit::app::run_until_signal("platform", port, |stop| platform.run_until_stopped(stop))
         .await
 }

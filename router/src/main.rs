@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use router::{Application, RouterConfig};
-use service_kit::{config::Env, telemetry};
+use service_kit::{app::run_until_signal, config::Env, telemetry};
 
 /// The platform's federated GraphQL router. Every setting has a default; a YAML file
 /// (`--config`) and environment variables override them (see `router/README.md`).
@@ -30,11 +30,5 @@ async fn main() -> anyhow::Result<()> {
         config.supergraph.path = path;
     }
     let app = Application::build(config).await?;
-    tracing::info!(port = app.port(), "router listening");
-    let served = app
-        .run_until_stopped(Box::pin(telemetry::shutdown_signal()))
-        .await;
-    // The last requests' spans, before the process ends.
-    telemetry::flush_traces();
-    served
+    run_until_signal("router", app.port(), |stop| app.run_until_stopped(stop)).await
 }
