@@ -102,16 +102,18 @@ impl StandingChange {
     }
 }
 
-/// Keeps `change` in `kept` (the last change per account) if it supersedes the one there,
-/// as an in-memory store does; whether it did.
-pub fn keep(kept: &mut HashMap<Uuid, StandingChange>, change: StandingChange) -> bool {
-    let newer = kept
-        .get(&change.user_id)
-        .is_none_or(|stored| change.supersedes(stored));
-    if newer {
+/// Whether `change` supersedes what `kept` (the last change per account, as an
+/// in-memory store holds them) has for its account.
+pub fn would_keep(kept: &HashMap<Uuid, StandingChange>, change: &StandingChange) -> bool {
+    kept.get(&change.user_id)
+        .is_none_or(|stored| change.supersedes(stored))
+}
+
+/// Keeps `change` in `kept` if it supersedes the one there ([`would_keep`]).
+pub fn keep(kept: &mut HashMap<Uuid, StandingChange>, change: StandingChange) {
+    if would_keep(kept, &change) {
         kept.insert(change.user_id, change);
     }
-    newer
 }
 
 /// Where a service keeps the standings it has learned.
@@ -171,22 +173,20 @@ impl CurrentAccounts {
         Ok(standing)
     }
 
-    /// `identity` as its account stands now: refused (with the reason to show) when the
-    /// account is deactivated or deleted, a USER when an ADMIN token's account was
-    /// demoted. A promotion waits for the next token, which carries the new scopes.
-    pub async fn check(
-        &self,
-        mut identity: Identity,
-    ) -> anyhow::Result<Result<Identity, &'static str>> {
+    /// Brings `identity` to how its account stands now: refused (with the reason to show)
+    /// when the account is deactivated or deleted, a USER when an ADMIN token's account
+    /// was demoted. A promotion waits for the next token, which carries the new scopes.
+    /// When the lookup fails, `identity` is left as it was.
+    pub async fn check(&self, identity: &mut Identity) -> anyhow::Result<Result<(), &'static str>> {
         Ok(match self.standing(identity.user_id).await? {
-            None => Ok(identity),
+            None => Ok(()),
             Some(Standing::Deleted) => Err(DELETED),
             Some(Standing::Deactivated) => Err(DEACTIVATED),
             Some(Standing::Active { role }) => {
                 if role == Role::User {
                     identity.role = Role::User;
                 }
-                Ok(identity)
+                Ok(())
             }
         })
     }

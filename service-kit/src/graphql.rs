@@ -182,15 +182,19 @@ impl RequestAuth {
     /// goes on (logged): the token is genuine and short-lived, and refusing every caller
     /// while a store hiccups would be the larger harm.
     pub async fn current(self, accounts: Option<&CurrentAccounts>) -> Self {
-        let (Some(accounts), Self::Authenticated(identity)) = (accounts, &self) else {
+        let Some(accounts) = accounts else {
             return self;
         };
-        match accounts.check(identity.clone()).await {
-            Ok(Ok(identity)) => Self::Authenticated(identity),
+        let mut identity = match self {
+            Self::Authenticated(identity) => identity,
+            other => return other,
+        };
+        match accounts.check(&mut identity).await {
+            Ok(Ok(())) => Self::Authenticated(identity),
             Ok(Err(reason)) => Self::Invalid(reason.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not check the standing of the caller's account");
-                self
+                Self::Authenticated(identity)
             }
         }
     }

@@ -284,9 +284,8 @@ impl PaymentStore for EmbeddedStore {
 
     async fn record_standing(&self, change: &StandingChange) -> anyhow::Result<()> {
         let mut inner = self.lock()?;
-        if let Some(kept) = inner.state.standings.get(&change.user_id)
-            && !change.supersedes(kept)
-        {
+        // Logged first, so that a change the file lacks is not kept in memory either.
+        if !accounts::would_keep(&inner.state.standings, change) {
             return Ok(());
         }
         inner.log(&[Record::Standing(*change)])?;
