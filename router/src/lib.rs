@@ -71,10 +71,13 @@ impl Application {
             user_limiter,
             persisted,
         ));
-        let app = server::routes(state.clone())?;
+        let (app, sweep) = server::routes(state.clone())?;
         let mut host = Host::bind_app(&host, port, app)
             .await?
             .until_stopped("supergraph watcher", watch_supergraph(state.clone()));
+        if let Some(sweep) = sweep {
+            host = host.until_stopped("per-IP limiter sweep", sweep);
+        }
         if let Some(watcher) = state.persisted.watcher() {
             host = host.until_stopped("persisted documents watcher", watcher);
         }

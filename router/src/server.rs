@@ -98,16 +98,20 @@ impl AppState {
 
 pub type SharedState = Arc<AppState>;
 
-/// All routes with their layers.
-pub fn routes(state: SharedState) -> anyhow::Result<Router> {
+/// All routes with their layers, and the per-IP limiter's sweep to run beside them (when
+/// that limit is on).
+pub fn routes(state: SharedState) -> anyhow::Result<(Router, Option<rate::Sweep>)> {
     let config = &state.config;
     let graphql = Router::new().route(
         "/graphql",
         get(transports::http::get).post(transports::http::post),
     );
-    let graphql = match &config.rate_limit.per_ip {
-        Some(limit) => rate::with_per_ip_limit(graphql, limit, state.shutdown.clone())?,
-        None => graphql,
+    let (graphql, sweep) = match &config.rate_limit.per_ip {
+        Some(limit) => {
+            let (graphql, sweep) = rate::with_per_ip_limit(graphql, limit)?;
+            (graphql, Some(sweep))
+        }
+        None => (graphql, None),
     };
     let mut app = Router::new()
         .merge(graphql)
@@ -131,14 +135,15 @@ pub fn routes(state: SharedState) -> anyhow::Result<Router> {
         trusted,
         rate::client_address,
     ));
-    Ok(app.layer(CatchPanicLayer::custom(|_| {
+    let app = app.layer(CatchPanicLayer::custom(|_| {
         tracing::error!("a request handler panicked");
         RequestError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             GraphQLError::new("internal error", codes::ErrorCode::Internal.as_str()),
         )
         .into_response()
-    })))
+    }));
+    Ok((app, sweep))
 }
 
 /// `trusted_proxies`, or every peer under the deprecated `trust_forwarded_headers`.

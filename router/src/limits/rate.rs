@@ -61,13 +61,15 @@ pub async fn client_address(
     next.run(request).await
 }
 
-/// Wraps `routes` in the per-IP limiter, and starts a task that forgets idle clients so
-/// memory stays bounded, until `stop`.
+/// The per-IP limiter's sweep, which forgets idle clients every minute so that memory
+/// stays bounded: a background task of the router's host.
+pub type Sweep = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Wraps `routes` in the per-IP limiter; the [`Sweep`] must run beside them.
 pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
     routes: axum::Router<S>,
     config: &PerIpLimit,
-    stop: tokio_util::sync::CancellationToken,
-) -> anyhow::Result<axum::Router<S>> {
+) -> anyhow::Result<(axum::Router<S>, Sweep)> {
     let period = Duration::from_nanos(1_000_000_000 / config.per_second.max(1));
     let governor = GovernorConfigBuilder::default()
         .period(period)
@@ -77,15 +79,12 @@ pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
         .ok_or_else(|| anyhow::anyhow!("invalid per-IP rate limit"))?;
     let governor = Arc::new(governor);
     let limiter = governor.limiter().clone();
-    tokio::spawn(async move {
+    let sweep: Sweep = Box::pin(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
-        stop.run_until_cancelled(async move {
-            loop {
-                tick.tick().await;
-                limiter.retain_recent();
-            }
-        })
-        .await;
+        loop {
+            tick.tick().await;
+            limiter.retain_recent();
+        }
     });
     let layer = GovernorLayer::new(governor).error_handler(|e| match e {
         GovernorError::TooManyRequests { wait_time, .. } => {
@@ -103,7 +102,7 @@ pub fn with_per_ip_limit<S: Clone + Send + Sync + 'static>(
             r
         }
     });
-    Ok(routes.layer(layer))
+    Ok((routes.layer(layer), sweep))
 }
 
 /// 429 with `Retry-After` and a `RATE_LIMITED` GraphQL error.
